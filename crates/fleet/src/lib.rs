@@ -1,0 +1,1 @@
+//! fleetbench-fleet (work in progress).

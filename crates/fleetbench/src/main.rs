@@ -1,0 +1,2 @@
+//! The `fleetbench` command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! fleetbench-gateway (work in progress).

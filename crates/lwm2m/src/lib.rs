@@ -1,0 +1,9 @@
+//! The LwM2M and CoAP protocol for fleetbench.
+//!
+//! This crate knows nothing of REST or scenarios. It holds:
+//! - [`coap`]: the RFC 7252 message layer on top of `coap-lite` (message IDs, tokens,
+//!   CON retransmission, duplicate detection, piggy-backed and separate responses, RST),
+//!   written sans-IO: it is fed datagrams and `now`, and hands back datagrams to send.
+//! - [`transport`]: the datagram transport seam (tokio UDP now, an in-memory network later).
+//! - [`clock`]: the clock seam.
+//! - LwM2M registration messages, paths and the content-format codecs.

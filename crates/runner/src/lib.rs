@@ -1,0 +1,1 @@
+//! fleetbench-runner (work in progress).
