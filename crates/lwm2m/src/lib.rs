@@ -6,4 +6,14 @@
 //!   written sans-IO: it is fed datagrams and `now`, and hands back datagrams to send.
 //! - [`transport`]: the datagram transport seam (tokio UDP now, an in-memory network later).
 //! - [`clock`]: the clock seam.
-//! - LwM2M registration messages, paths and the content-format codecs.
+//! - LwM2M [`registration`] messages, [`path`]s, [`value`]s and the content-format codecs
+//!   ([`codec`], [`link_format`]), and the [`block`] option codec.
+
+pub mod block;
+pub mod codec;
+pub mod content_format;
+pub mod link_format;
+pub mod path;
+pub mod value;
+
+pub use coap_lite;
