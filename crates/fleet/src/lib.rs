@@ -3,38 +3,20 @@
 //!
 //! PUBLIC SURFACE CONTRACT (the runner and the binary use it): keep these names and
 //! signatures; extend freely.
+//!
+//! Layout: [`model`] (object trees, no I/O), [`device`] (the sans-IO request handler with
+//! Object 25 prefix routing), [`profile`] (seeded response delays and failures), and the
+//! tokio driver that owns one UDP socket per device.
+
+pub mod device;
+pub mod model;
+pub mod profile;
+pub mod seeds;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// How long a simulated device takes to answer a request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DelayDistribution {
-    /// Always the same delay.
-    Fixed(Duration),
-    /// Uniform in `[min, max]`.
-    Uniform {
-        /// Lower bound.
-        min: Duration,
-        /// Upper bound.
-        max: Duration,
-    },
-}
-
-/// How a class of devices behaves. Every random draw is seeded from [`FleetConfig::seed`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct BehaviourProfile {
-    /// Response delay added before answering a server request.
-    pub delay: DelayDistribution,
-    /// Fraction (0..=1) of requests answered with an error (5.00) instead of success.
-    pub failure_ratio: f64,
-}
-
-impl Default for BehaviourProfile {
-    fn default() -> Self {
-        Self { delay: DelayDistribution::Fixed(Duration::ZERO), failure_ratio: 0.0 }
-    }
-}
+pub use profile::{BehaviourProfile, DelayDistribution};
 
 /// How to start a fleet.
 #[derive(Debug, Clone)]
@@ -119,7 +101,11 @@ impl RunningFleet {
 
     /// Waits until every device has registered, or fails after `timeout`.
     pub async fn wait_registered(&self, timeout: Duration) -> Result<(), FleetError> {
-        Err(FleetError::RegistrationTimeout { registered: 0, expected: 0, waited: timeout })
+        Err(FleetError::RegistrationTimeout {
+            registered: 0,
+            expected: 0,
+            waited: timeout,
+        })
     }
 
     /// De-registers every device and stops.

@@ -1,0 +1,156 @@
+//! One LwM2M data model: the gateway device itself or one sub-device behind it.
+
+use std::fmt::Write as _;
+
+use fleetbench_lwm2m::value::Value;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use super::objects::{self, DeviceInfo, GatewayEntry};
+use super::sensor::TemperatureSignal;
+use super::tree::ObjectTree;
+
+/// Unix time the simulated clocks start at (2026-01-01T00:00:00Z); devices never read the
+/// wall clock.
+pub const EPOCH_UNIX: i64 = 1_767_225_600;
+
+/// One data model: an object tree plus the signals that drive its changing resources.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The objects.
+    pub tree: ObjectTree,
+    signal: TemperatureSignal,
+    started: Instant,
+    time_base: i64,
+    battery_start: i64,
+}
+
+impl Node {
+    /// The gateway's own model: Objects 1, 3, 3303 and 25 (one instance per entry).
+    pub fn gateway(
+        now: Instant,
+        seed: u64,
+        info: &DeviceInfo,
+        lifetime_secs: i64,
+        sub_devices: &[GatewayEntry],
+    ) -> Self {
+        let mut node = Self::sub_device(now, seed, info);
+        node.tree
+            .insert_object(objects::SERVER, objects::server(lifetime_secs));
+        node.tree
+            .insert_object(objects::GATEWAY, objects::gateway(sub_devices));
+        node
+    }
+
+    /// A sub-device's model: Objects 3 and 3303.
+    pub fn sub_device(now: Instant, seed: u64, info: &DeviceInfo) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let battery_start = rng.random_range(60..=100);
+        let signal = TemperatureSignal::new(rng.random());
+        let mut tree = ObjectTree::new();
+        tree.insert_object(
+            objects::DEVICE,
+            objects::device(info, battery_start, EPOCH_UNIX),
+        );
+        let mut node = Self {
+            tree,
+            signal,
+            started: now,
+            time_base: EPOCH_UNIX,
+            battery_start,
+        };
+        let value = node.signal.sample(std::time::Duration::ZERO);
+        node.tree
+            .insert_object(objects::TEMPERATURE, objects::temperature(value));
+        node
+    }
+
+    /// Brings time-dependent resources (temperature, battery, current time) up to `now`.
+    pub fn refresh(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.started);
+        let value = self.signal.sample(elapsed);
+        let (min, max) = (self.signal.min_seen(), self.signal.max_seen());
+        let now_unix = self.current_time(now);
+        let tree = &mut self.tree;
+        tree.set(
+            objects::TEMPERATURE,
+            0,
+            objects::SENSOR_VALUE,
+            Value::Float(value),
+        );
+        tree.set(
+            objects::TEMPERATURE,
+            0,
+            objects::SENSOR_MIN,
+            Value::Float(min),
+        );
+        tree.set(
+            objects::TEMPERATURE,
+            0,
+            objects::SENSOR_MAX,
+            Value::Float(max),
+        );
+        let hours = i64::try_from(elapsed.as_secs() / 3600).unwrap_or(i64::MAX);
+        let battery = self.battery_start.saturating_sub(hours).max(0);
+        tree.set(
+            objects::DEVICE,
+            0,
+            objects::DEVICE_BATTERY,
+            Value::Integer(battery),
+        );
+        tree.set(
+            objects::DEVICE,
+            0,
+            objects::DEVICE_CURRENT_TIME,
+            Value::Time(now_unix),
+        );
+    }
+
+    /// The simulated Unix time at `now`.
+    pub fn current_time(&self, now: Instant) -> i64 {
+        let elapsed = now.saturating_duration_since(self.started).as_secs();
+        self.time_base
+            .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+
+    /// Sets the simulated clock so that it reads `unix` at `now` (Write on `/3/0/13`).
+    pub fn set_current_time(&mut self, now: Instant, unix: i64) {
+        let elapsed = now.saturating_duration_since(self.started).as_secs();
+        self.time_base = unix.saturating_sub(i64::try_from(elapsed).unwrap_or(i64::MAX));
+        self.tree.set(
+            objects::DEVICE,
+            0,
+            objects::DEVICE_CURRENT_TIME,
+            Value::Time(unix),
+        );
+    }
+
+    /// The CoRE link list of this model's objects and instances, as in a Register payload
+    /// (Object 0 never appears): `</1/0>,</3/0>,</25>;ver=2.0,</25/0>`.
+    pub fn links(&self) -> String {
+        let mut out = String::new();
+        for (id, object) in self.tree.objects() {
+            if id == 0 || id == 21 {
+                continue;
+            }
+            if object.version.is_some() || object.instances.is_empty() {
+                push_link(&mut out, &format!("/{id}"));
+                if let Some(version) = object.version {
+                    let _ = write!(out, ";ver={version}");
+                }
+            }
+            for instance in object.instances.keys() {
+                push_link(&mut out, &format!("/{id}/{instance}"));
+            }
+        }
+        out
+    }
+}
+
+fn push_link(out: &mut String, target: &str) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+    let _ = write!(out, "<{target}>");
+}
