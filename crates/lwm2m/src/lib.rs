@@ -10,10 +10,15 @@
 //!   ([`codec`], [`link_format`]), and the [`block`] option codec.
 
 pub mod block;
+pub mod clock;
+pub mod coap;
 pub mod codec;
 pub mod content_format;
 pub mod link_format;
+pub mod packets;
 pub mod path;
+pub mod registration;
+pub mod transport;
 pub mod value;
 
 pub use coap_lite;
