@@ -1,1 +1,7 @@
-//! fleetbench-runner (work in progress).
+//! fleetbench-runner: reads a scenario, starts the fleet (and by default the embedded mock
+//! gateway), fires gateway commands over HTTP on an open-model schedule, detects completion,
+//! records latencies in HdrHistograms and writes results.
+
+pub mod scenario;
+
+pub use scenario::{Scenario, ScenarioError};

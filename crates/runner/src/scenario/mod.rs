@@ -1,0 +1,85 @@
+//! Scenarios: the TOML file format, its validation, and the validated model.
+//!
+//! Loading never panics: every problem is reported as a [`Diagnostic`] naming the line, the
+//! field and the reason, and all problems are reported at once.
+
+mod error;
+mod model;
+mod parse;
+mod raw;
+pub mod threshold;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{Diagnostic, ScenarioError};
+pub use model::{
+    CommandSpec, Delay, DeviceClass, ExecutionSettings, Fleet, LoadModel, Phase, PollSettings,
+    Profile, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario, SubDeviceRoute,
+    Target, TargetKindSelector, TargetSelector,
+};
+pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
+pub use validate::{
+    MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES, check_base_url,
+};
+
+/// Largest accepted scenario file, in bytes.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
+impl Scenario {
+    /// Reads and validates a scenario file; errors are reported against the file name.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let io = |source| ScenarioError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_SCENARIO_BYTES {
+            return Err(ScenarioError::Invalid {
+                origin: path.display().to_string(),
+                diagnostics: vec![Diagnostic {
+                    line: None,
+                    field: String::new(),
+                    message: format!(
+                        "file is {len} bytes; scenarios are limited to {MAX_SCENARIO_BYTES}"
+                    ),
+                }],
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let origin = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Scenario::from_str(&text, &origin)
+    }
+
+    /// Validates scenario text; `origin` names it in error messages (e.g. `smoke.toml`).
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let mut diags = error::Diagnostics::new(text);
+        let scenario = parse::split_document(text, &mut diags)
+            .and_then(|doc| validate::validate(doc, origin, &mut diags));
+        match scenario {
+            Some(s) if diags.is_empty() => Ok(s),
+            _ => {
+                let mut diagnostics = diags.into_sorted();
+                if diagnostics.is_empty() {
+                    diagnostics.push(Diagnostic {
+                        line: None,
+                        field: String::new(),
+                        message: "invalid scenario".to_owned(),
+                    });
+                }
+                Err(ScenarioError::Invalid {
+                    origin: origin.to_owned(),
+                    diagnostics,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! The validated scenario model: what a run needs, with every value checked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::threshold::Threshold;
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Short name (letters, digits, `-`, `_`, `.`), used in the run id.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where the scenario came from (file name or the name given to `from_str`).
+    pub origin: String,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Load phases, run one after the other.
+    pub phases: Vec<Phase>,
+    /// The simulated devices.
+    pub fleet: Fleet,
+    /// The gateway under test.
+    pub target: Target,
+    /// Completion detection.
+    pub poll: PollSettings,
+    /// Generator limits.
+    pub execution: ExecutionSettings,
+    /// The weighted command mix.
+    pub commands: Vec<CommandSpec>,
+    /// Pass/fail rules evaluated on the results.
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Scenario {
+    /// Sum of the phase durations.
+    pub fn total_duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// One phase of load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// Unique name.
+    pub name: String,
+    /// How long the phase issues commands.
+    pub duration: Duration,
+    /// How commands are issued.
+    pub load: LoadModel,
+}
+
+/// How a phase issues commands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// Open model: one command every `1/rate` seconds.
+    Constant {
+        /// Commands per second.
+        rate: f64,
+    },
+    /// Open model: Poisson arrivals (exponential gaps) with mean `rate` per second.
+    Poisson {
+        /// Mean commands per second.
+        rate: f64,
+    },
+    /// Open model: the rate moves linearly from stage to stage.
+    Ramping {
+        /// Rate at the start of the phase.
+        start_rate: f64,
+        /// Consecutive stages; each ends at its target rate.
+        stages: Vec<RampStage>,
+    },
+    /// Closed model: `concurrency` workers each send, wait for completion, think, repeat.
+    Closed {
+        /// Number of workers.
+        concurrency: usize,
+        /// Pause between a completion and the worker's next command.
+        think_time: Duration,
+    },
+}
+
+impl LoadModel {
+    /// `constant`, `poisson`, `ramping` or `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadModel::Constant { .. } => "constant",
+            LoadModel::Poisson { .. } => "poisson",
+            LoadModel::Ramping { .. } => "ramping",
+            LoadModel::Closed { .. } => "closed",
+        }
+    }
+
+    /// True for the open (arrival-rate) models.
+    pub fn is_open(&self) -> bool {
+        !matches!(self, LoadModel::Closed { .. })
+    }
+}
+
+/// One stage of a ramp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RampStage {
+    /// Length of the stage.
+    pub duration: Duration,
+    /// Rate reached at the end of the stage.
+    pub target_rate: f64,
+}
+
+/// The simulated fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// Device classes, each started as its own fleet.
+    pub classes: Vec<DeviceClass>,
+    /// First registrations are spread over this window.
+    pub registration_spread: Duration,
+    /// Bound on waiting for every device to register and appear in `GET /devices`.
+    pub registration_timeout: Duration,
+    /// LwM2M registration lifetime.
+    pub lifetime: Duration,
+}
+
+impl Fleet {
+    /// Devices (gateways) over all classes.
+    pub fn device_count(&self) -> usize {
+        self.classes.iter().map(|c| c.count).sum()
+    }
+
+    /// Sub-devices over all classes.
+    pub fn sub_device_count(&self) -> usize {
+        self.classes.iter().map(|c| c.count * c.sub_devices).sum()
+    }
+}
+
+/// A class of identical devices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceClass {
+    /// Unique name.
+    pub name: String,
+    /// Number of devices.
+    pub count: usize,
+    /// Sub-devices behind each device.
+    pub sub_devices: usize,
+    /// Endpoint name prefix: device `i` is `{prefix}{i:06}`.
+    pub endpoint_prefix: String,
+    /// How the devices behave.
+    pub profile: Profile,
+}
+
+impl DeviceClass {
+    /// Endpoint name of device `index`.
+    pub fn endpoint(&self, index: usize) -> String {
+        format!("{}{index:06}", self.endpoint_prefix)
+    }
+}
+
+/// Device behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Response delay distribution.
+    pub delay: Delay,
+    /// Fraction of requests answered with an error.
+    pub failure_ratio: f64,
+    /// Fraction of requests never answered.
+    pub no_reply_ratio: f64,
+}
+
+/// A response delay distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delay {
+    /// Always the same.
+    Fixed(Duration),
+    /// Uniform in `[min, max]`.
+    Uniform {
+        /// Lower bound.
+        min: Duration,
+        /// Upper bound.
+        max: Duration,
+    },
+    /// Normal, clamped at zero.
+    Normal {
+        /// Mean.
+        mean: Duration,
+        /// Standard deviation.
+        std_dev: Duration,
+    },
+    /// Log-normal with the given median and shape `sigma`.
+    LogNormal {
+        /// Median (`e^mu`).
+        median: Duration,
+        /// Standard deviation of the underlying normal.
+        sigma: f64,
+    },
+    /// Exponential with the given mean.
+    Exponential {
+        /// Mean.
+        mean: Duration,
+    },
+}
+
+/// The gateway under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Start the embedded mock gateway (the default).
+    Embedded,
+    /// An already running gateway.
+    External {
+        /// Base URL of the REST API, e.g. `http://127.0.0.1:8080`.
+        url: String,
+        /// Raw token for the `Authorization` header.
+        token: String,
+        /// LwM2M server address the fleet registers with.
+        lwm2m_server: SocketAddr,
+    },
+}
+
+/// Completion detection by polling `GET /gateway_commands/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSettings {
+    /// Pause between two polls of one command.
+    pub interval: Duration,
+    /// Give up on a command (count it `unfinished`) after this long; `None` derives it from
+    /// the command's timeout and retries.
+    pub give_up_after: Option<Duration>,
+}
+
+/// Generator limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSettings {
+    /// Most commands in flight; a command due while the bound is hit is counted `dropped`.
+    pub max_in_flight: usize,
+    /// After the last phase, how long to wait for in-flight commands.
+    pub drain_timeout: Duration,
+    /// Bound on one HTTP request.
+    pub request_timeout: Duration,
+}
+
+/// Which devices a command may target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKindSelector {
+    /// Devices (gateways) only.
+    Gateway,
+    /// Sub-devices only.
+    SubDevice,
+    /// Both.
+    Any,
+}
+
+/// How a command reaches a sub-device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubDeviceRoute {
+    /// POST to the sub-device's own `_id` (the gateway routes it through its parent).
+    Direct,
+    /// POST to the parent's `_id` with `attached_device_ids = [sub-device _id]`.
+    ViaParent,
+}
+
+/// The devices a command is sent to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSelector {
+    /// Restrict to one device class (`None`: every class).
+    pub class: Option<String>,
+    /// Devices, sub-devices or both.
+    pub kind: TargetKindSelector,
+    /// Fraction (0..=1] of the matching devices in the target set (a seeded subset).
+    pub fraction: f64,
+    /// How sub-devices are addressed.
+    pub route: SubDeviceRoute,
+}
+
+/// `retry_options` of a command (durations are sent as whole seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryOptions {
+    /// Per-attempt timeout.
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt.
+    pub max_retries: Option<u32>,
+    /// Back-off between attempts.
+    pub retry_strategy: Option<RetryStrategy>,
+}
+
+/// `retry_options.retry_strategy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryStrategy {
+    /// `fixed` or `exponential`.
+    pub kind: String,
+    /// Pause of the fixed strategy.
+    pub fixed_interval: Option<Duration>,
+    /// First pause of the exponential strategy.
+    pub exponential_base_interval: Option<Duration>,
+    /// Growth factor of the exponential strategy.
+    pub exponential_multiplier: Option<f64>,
+    /// Cap of the exponential strategy.
+    pub exponential_max_interval: Option<Duration>,
+}
+
+/// A gateway-side schedule, relative to the moment the command is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelativeSchedule {
+    /// `start_datetime` = send time + this.
+    pub opens_after: Duration,
+    /// `end_datetime` = `start_datetime` + this.
+    pub lasts: Duration,
+}
+
+/// One entry of the weighted command mix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    /// Series label, default `command_type:type` (or `command_type`).
+    pub label: String,
+    /// Relative weight (> 0).
+    pub weight: f64,
+    /// `command_type` of the request body.
+    pub command_type: String,
+    /// `type` (the LwM2M sub-command), if any.
+    pub kind: Option<String>,
+    /// `endpoint` (LwM2M path), if any.
+    pub endpoint: Option<String>,
+    /// `data` (value of a write), if any.
+    pub data: Option<String>,
+    /// `timeout`, sent as whole seconds.
+    pub timeout: Option<Duration>,
+    /// `retry_options`.
+    pub retry_options: Option<RetryOptions>,
+    /// `schedule`, relative to the send time.
+    pub schedule: Option<RelativeSchedule>,
+    /// Further body fields, copied verbatim.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Who receives it.
+    pub targets: TargetSelector,
+}
