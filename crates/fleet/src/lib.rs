@@ -11,6 +11,7 @@
 pub mod device;
 pub mod model;
 pub mod profile;
+pub mod registration;
 pub mod seeds;
 
 use std::net::{IpAddr, SocketAddr};

@@ -56,7 +56,7 @@ fn builds_objects_and_registration_links() {
     assert_eq!(device.sub_device_count(), 2);
     assert_eq!(
         device.registration_links(),
-        "</1/0>,</3/0>,</25>;ver=2.0,</25/0>,</25/1>,</3303/0>"
+        "</1/0>,</3/0>,</25>;ver=2.0,</25/0>,</25/1>,</3303/0>,</33000/0>"
     );
     let tree = &device.gateway().tree;
     assert_eq!(
@@ -66,7 +66,7 @@ fn builds_objects_and_registration_links() {
     assert_eq!(tree.get(25, 1, 1), Some(&Value::String("dev1".into())));
     assert_eq!(
         tree.get(25, 0, 3),
-        Some(&Value::CoreLink("</3/0>,</3303/0>".into()))
+        Some(&Value::CoreLink("</3/0>,</3303/0>,</33000/0>".into()))
     );
     assert_eq!(tree.get(1, 0, 1), Some(&Value::Integer(300)));
     assert_eq!(device.lifetime(), Duration::from_secs(300));

@@ -70,7 +70,7 @@ pub(super) fn write(
         .iter()
         .map(|record| validate(node, path, record))
         .collect::<Result<Vec<_>, _>>()?;
-    check_special(&changes)?;
+    check_special(path.object, &changes)?;
     Ok(apply(node, now, path, mode, changes))
 }
 
@@ -104,17 +104,20 @@ fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Fa
     })
 }
 
-/// Resource-specific constraints on the gateway's own objects.
-fn check_special(changes: &[Change]) -> Result<(), Failure> {
+/// The log levels `/33000/0/4` accepts.
+pub const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "critical"];
+
+/// Resource-specific value constraints.
+fn check_special(object: u16, changes: &[Change]) -> Result<(), Failure> {
     for change in changes {
-        match (change.resource, &change.value) {
-            (objects::SERVER_LIFETIME, Value::Integer(secs)) if *secs < 1 => {
-                return Err(ResponseType::BadRequest);
-            }
-            (7, Value::String(binding)) if binding.is_empty() => {
-                return Err(ResponseType::BadRequest);
-            }
-            _ => {}
+        let bad = match (object, change.resource, &change.value) {
+            (objects::SERVER, objects::SERVER_LIFETIME, Value::Integer(secs)) => *secs < 1,
+            (objects::SERVER, 7, Value::String(binding)) => binding.is_empty(),
+            (objects::AGENT, 4, Value::String(level)) => !LOG_LEVELS.contains(&level.as_str()),
+            _ => false,
+        };
+        if bad {
+            return Err(ResponseType::BadRequest);
         }
     }
     Ok(())
@@ -130,6 +133,7 @@ fn apply(
     let object = path.object;
     let mut action = None;
     let mut replaced: BTreeMap<(u16, u16), BTreeMap<u16, Value>> = BTreeMap::new();
+    let touched: Vec<u16> = changes.iter().map(|change| change.resource).collect();
     for change in changes {
         match change.resource_instance {
             None => {
@@ -154,6 +158,13 @@ fn apply(
                     .or_default()
                     .insert(id, change.value);
             }
+        }
+    }
+    if object == objects::AGENT {
+        if touched.contains(&objects::AGENT_FILE_DATA) {
+            node.store_file();
+        } else if touched.contains(&objects::AGENT_FILE_PATH) {
+            node.select_file();
         }
     }
     let whole_resource = path.resource.is_some() && path.resource_instance.is_none();

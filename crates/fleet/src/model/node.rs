@@ -1,5 +1,6 @@
 //! One LwM2M data model: the gateway device itself or one sub-device behind it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use fleetbench_lwm2m::value::Value;
@@ -15,6 +16,9 @@ use super::tree::ObjectTree;
 /// wall clock.
 pub const EPOCH_UNIX: i64 = 1_767_225_600;
 
+/// Most files one agent object keeps (`/33000/0/8`, `/33000/0/9`); the oldest name goes first.
+pub const MAX_FILES: usize = 16;
+
 /// One data model: an object tree plus the signals that drive its changing resources.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -24,6 +28,7 @@ pub struct Node {
     started: Instant,
     time_base: i64,
     battery_start: i64,
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Node {
@@ -59,10 +64,12 @@ impl Node {
             started: now,
             time_base: EPOCH_UNIX,
             battery_start,
+            files: BTreeMap::new(),
         };
         let value = node.signal.sample(std::time::Duration::ZERO);
         node.tree
             .insert_object(objects::TEMPERATURE, objects::temperature(value));
+        node.tree.insert_object(objects::AGENT, objects::agent());
         node
     }
 
@@ -124,6 +131,47 @@ impl Node {
             objects::DEVICE_CURRENT_TIME,
             Value::Time(unix),
         );
+    }
+
+    /// `/33000/0/8` was written: `/33000/0/9` now shows that file (empty if unknown).
+    pub fn select_file(&mut self) {
+        let data = match self.selected_file() {
+            Some(name) => self.files.get(&name).cloned().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        self.tree.set(
+            objects::AGENT,
+            0,
+            objects::AGENT_FILE_DATA,
+            Value::Opaque(data),
+        );
+    }
+
+    /// `/33000/0/9` was written: keep its bytes under the name in `/33000/0/8`.
+    pub fn store_file(&mut self) {
+        let (Some(name), Some(Value::Opaque(data))) = (
+            self.selected_file(),
+            self.tree.get(objects::AGENT, 0, objects::AGENT_FILE_DATA),
+        ) else {
+            return;
+        };
+        let data = data.clone();
+        if !self.files.contains_key(&name) && self.files.len() >= MAX_FILES {
+            self.files.pop_first();
+        }
+        self.files.insert(name, data);
+    }
+
+    /// The stored file `name`, if any.
+    pub fn file(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(Vec::as_slice)
+    }
+
+    fn selected_file(&self) -> Option<String> {
+        match self.tree.get(objects::AGENT, 0, objects::AGENT_FILE_PATH) {
+            Some(Value::String(name)) => Some(name.clone()),
+            _ => None,
+        }
     }
 
     /// The CoRE link list of this model's objects and instances, as in a Register payload

@@ -15,6 +15,12 @@ pub const DEVICE: u16 = 3;
 pub const GATEWAY: u16 = 25;
 /// Object 3303, Temperature.
 pub const TEMPERATURE: u16 = 3303;
+/// Object 33000, the fleetbench agent (docs/gateway-api.md §1.1).
+pub const AGENT: u16 = 33000;
+/// `/33000/0/8` File Path.
+pub const AGENT_FILE_PATH: u16 = 8;
+/// `/33000/0/9` File Data.
+pub const AGENT_FILE_DATA: u16 = 9;
 
 /// `/1/0/1` Lifetime.
 pub const SERVER_LIFETIME: u16 = 1;
@@ -147,4 +153,26 @@ pub fn gateway(entries: &[GatewayEntry]) -> Object {
         version: Some("2.0"),
         instances,
     }
+}
+
+/// Object 33000, the fleetbench agent: a vendor object standing in for an edge agent
+/// (send config, data restriction, backup and restore, log level and upload, heartbeat,
+/// status, file transfer).
+pub fn agent() -> Object {
+    use Operations::{Read, ReadWrite};
+    single_instance(vec![
+        (0, Resource::executable()),
+        (1, Resource::single(ReadWrite, Value::Boolean(false))),
+        (2, Resource::executable()),
+        (3, Resource::executable()),
+        (4, Resource::single(ReadWrite, text("info"))),
+        (5, Resource::executable()),
+        (6, Resource::executable()),
+        (7, Resource::single(Read, text("ok"))),
+        (AGENT_FILE_PATH, Resource::single(ReadWrite, text(""))),
+        (
+            AGENT_FILE_DATA,
+            Resource::single(ReadWrite, Value::Opaque(Vec::new())),
+        ),
+    ])
 }

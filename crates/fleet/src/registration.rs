@@ -1,0 +1,350 @@
+//! The client side of the LwM2M registration interface as a sans-IO state machine: when to
+//! Register, Update and De-register, what to send, and what to do with the answers.
+//!
+//! The driver asks [`Registration::poll_request`] for a request to send whenever the
+//! deadline from [`Registration::poll_timeout`] has passed (or after any event), sends it
+//! through the CoAP endpoint, and feeds back the response or failure.
+
+use std::time::Duration;
+
+use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use crate::device::message::uint_option;
+
+/// The LwM2M enabler version devices register with.
+pub const LWM2M_VERSION: &str = "1.1";
+
+/// Back-off after a failed Register or Update: `min(base * 2^failures, cap)`, stretched by a
+/// seeded factor in `[1, 1.5)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Which registration request is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `POST /rd?ep=..`.
+    Register,
+    /// `POST /{location}`.
+    Update,
+    /// `DELETE /{location}`.
+    Deregister,
+}
+
+/// What a response or failure meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2.01 to Register: the device is registered.
+    Registered,
+    /// 2.04 to Update.
+    Updated,
+    /// 2.02 to De-register (or any answer: the device stops either way).
+    Deregistered,
+    /// Register failed; a retry is scheduled.
+    RegisterFailed,
+    /// Update failed (4.04: registration lost; or no answer); a Register is scheduled.
+    UpdateFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Not registered; Register at the instant.
+    Unregistered { register_at: Instant },
+    /// Register in flight.
+    Registering,
+    /// Registered; Update due at the instant.
+    Registered {
+        location: Vec<Vec<u8>>,
+        update_at: Instant,
+    },
+    /// Update in flight.
+    Updating { location: Vec<Vec<u8>> },
+    /// De-register in flight.
+    Deregistering,
+    /// Done (de-registered, or stopped): sends nothing more.
+    Stopped,
+}
+
+/// One device's registration with one LwM2M server.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    endpoint: String,
+    lifetime: Duration,
+    send_lifetime: bool,
+    retry: RetryPolicy,
+    failures: u32,
+    state: State,
+    rng: ChaCha8Rng,
+}
+
+impl Registration {
+    /// A client that sends its first Register at `first_register_at`.
+    pub fn new(
+        endpoint: &str,
+        lifetime: Duration,
+        first_register_at: Instant,
+        retry: RetryPolicy,
+        seed: u64,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            lifetime: lifetime.max(Duration::from_secs(1)),
+            send_lifetime: false,
+            retry,
+            failures: 0,
+            state: State::Unregistered {
+                register_at: first_register_at,
+            },
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// Whether the server holds a registration for this device (registered or updating).
+    pub fn is_registered(&self) -> bool {
+        matches!(
+            self.state,
+            State::Registered { .. } | State::Updating { .. }
+        )
+    }
+
+    /// Whether a registration request is in flight.
+    pub fn in_flight(&self) -> Option<RequestKind> {
+        match self.state {
+            State::Registering => Some(RequestKind::Register),
+            State::Updating { .. } => Some(RequestKind::Update),
+            State::Deregistering => Some(RequestKind::Deregister),
+            _ => None,
+        }
+    }
+
+    /// The registration handle (Location-Path segments) while registered.
+    pub fn location(&self) -> Option<&[Vec<u8>]> {
+        match &self.state {
+            State::Registered { location, .. } | State::Updating { location } => Some(location),
+            _ => None,
+        }
+    }
+
+    /// The lifetime sent in Register (and in Update after a change).
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// When the next request is due, if one is scheduled and none is in flight.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Unregistered { register_at } => Some(*register_at),
+            State::Registered { update_at, .. } => Some(*update_at),
+            _ => None,
+        }
+    }
+
+    /// The request to send now, if one is due. `links` is the Register payload.
+    pub fn poll_request(&mut self, now: Instant, links: &str) -> Option<(RequestKind, Packet)> {
+        match &self.state {
+            State::Unregistered { register_at } if *register_at <= now => {
+                self.state = State::Registering;
+                Some((RequestKind::Register, self.register_packet(links)))
+            }
+            State::Registered {
+                location,
+                update_at,
+            } if *update_at <= now => {
+                let location = location.clone();
+                let packet = self.update_packet(&location);
+                self.send_lifetime = false;
+                self.state = State::Updating { location };
+                Some((RequestKind::Update, packet))
+            }
+            _ => None,
+        }
+    }
+
+    /// Schedules an Update now (Execute on `/1/0/8`). Ignored unless registered.
+    pub fn trigger_update(&mut self, now: Instant) {
+        if let State::Registered { update_at, .. } = &mut self.state {
+            *update_at = now;
+        }
+    }
+
+    /// A new lifetime (Write on `/1/0/1`): the next Update carries it, and is sent now.
+    pub fn set_lifetime(&mut self, now: Instant, lifetime: Duration) {
+        self.lifetime = lifetime.max(Duration::from_secs(1));
+        self.send_lifetime = true;
+        self.trigger_update(now);
+    }
+
+    /// Forgets the registration (a reboot) and registers again at `register_at`.
+    pub fn restart(&mut self, register_at: Instant) {
+        self.failures = 0;
+        self.send_lifetime = false;
+        self.state = State::Unregistered { register_at };
+    }
+
+    /// The De-register request, if registered; afterwards nothing more is sent. When not
+    /// registered, the client just stops.
+    pub fn deregister(&mut self) -> Option<Packet> {
+        let packet = self.location().map(|location| {
+            let mut packet = request(RequestType::Delete);
+            for segment in location {
+                packet.add_option(CoapOption::UriPath, segment.clone());
+            }
+            packet
+        });
+        self.state = if packet.is_some() {
+            State::Deregistering
+        } else {
+            State::Stopped
+        };
+        packet
+    }
+
+    /// Feeds the answer to the request in flight.
+    pub fn on_response(&mut self, now: Instant, response: &Packet) -> Option<Outcome> {
+        let code = match response.header.code {
+            MessageClass::Response(code) => code,
+            _ => return None,
+        };
+        match (&self.state, code) {
+            (State::Registering, ResponseType::Created) => {
+                let location: Vec<Vec<u8>> = response
+                    .get_option(CoapOption::LocationPath)
+                    .map(|segments| segments.iter().cloned().collect())
+                    .unwrap_or_default();
+                if location.is_empty() {
+                    return Some(self.register_failed(now));
+                }
+                self.failures = 0;
+                let update_at = now + self.update_interval();
+                self.state = State::Registered {
+                    location,
+                    update_at,
+                };
+                Some(Outcome::Registered)
+            }
+            (State::Registering, _) => Some(self.register_failed(now)),
+            (State::Updating { location }, ResponseType::Changed) => {
+                let location = location.clone();
+                self.failures = 0;
+                let update_at = now + self.update_interval();
+                self.state = State::Registered {
+                    location,
+                    update_at,
+                };
+                Some(Outcome::Updated)
+            }
+            (State::Updating { .. }, ResponseType::NotFound) => {
+                self.state = State::Unregistered { register_at: now };
+                Some(Outcome::UpdateFailed)
+            }
+            (State::Updating { .. }, _) => Some(self.update_failed(now)),
+            (State::Deregistering, _) => {
+                self.state = State::Stopped;
+                Some(Outcome::Deregistered)
+            }
+            _ => None,
+        }
+    }
+
+    /// Feeds a failed exchange (timeout, RST) of the request in flight.
+    pub fn on_failure(&mut self, now: Instant) -> Option<Outcome> {
+        match self.state {
+            State::Registering => Some(self.register_failed(now)),
+            State::Updating { .. } => Some(self.update_failed(now)),
+            State::Deregistering => {
+                self.state = State::Stopped;
+                Some(Outcome::Deregistered)
+            }
+            _ => None,
+        }
+    }
+
+    fn register_failed(&mut self, now: Instant) -> Outcome {
+        let delay = self.backoff();
+        self.state = State::Unregistered {
+            register_at: now + delay,
+        };
+        Outcome::RegisterFailed
+    }
+
+    fn update_failed(&mut self, now: Instant) -> Outcome {
+        let delay = self.backoff();
+        self.state = State::Unregistered {
+            register_at: now + delay,
+        };
+        Outcome::UpdateFailed
+    }
+
+    /// The next back-off delay; counts the failure.
+    fn backoff(&mut self) -> Duration {
+        let exponent = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let delay = self
+            .retry
+            .base
+            .saturating_mul(1u32 << exponent)
+            .min(self.retry.cap);
+        delay.mul_f64(self.rng.random_range(1.0..1.5))
+    }
+
+    /// Update at about half the lifetime (45 to 55 %, seeded), so that devices registered
+    /// together do not update together.
+    fn update_interval(&mut self) -> Duration {
+        self.lifetime.mul_f64(self.rng.random_range(0.45..0.55))
+    }
+
+    fn register_packet(&self, links: &str) -> Packet {
+        let mut packet = request(RequestType::Post);
+        packet.add_option(CoapOption::UriPath, b"rd".to_vec());
+        for query in [
+            format!("ep={}", self.endpoint),
+            format!("lt={}", self.lifetime.as_secs()),
+            format!("lwm2m={LWM2M_VERSION}"),
+            "b=U".to_owned(),
+        ] {
+            packet.add_option(CoapOption::UriQuery, query.into_bytes());
+        }
+        packet.add_option(CoapOption::ContentFormat, uint_option(40));
+        packet.payload = links.as_bytes().to_vec();
+        packet
+    }
+
+    fn update_packet(&self, location: &[Vec<u8>]) -> Packet {
+        let mut packet = request(RequestType::Post);
+        for segment in location {
+            packet.add_option(CoapOption::UriPath, segment.clone());
+        }
+        if self.send_lifetime {
+            packet.add_option(
+                CoapOption::UriQuery,
+                format!("lt={}", self.lifetime.as_secs()).into_bytes(),
+            );
+        }
+        packet
+    }
+}
+
+fn request(method: RequestType) -> Packet {
+    let mut packet = Packet::new();
+    packet.header.code = MessageClass::Request(method);
+    packet
+}
+
+#[cfg(test)]
+mod tests;
