@@ -54,3 +54,20 @@ pub enum Value {
     /// CoRE link list, as text.
     CoreLink(String),
 }
+
+impl Value {
+    /// The resource type this value naturally has.
+    pub fn resource_type(&self) -> ResourceType {
+        match self {
+            Value::Integer(_) => ResourceType::Integer,
+            Value::UnsignedInteger(_) => ResourceType::UnsignedInteger,
+            Value::Float(_) => ResourceType::Float,
+            Value::Boolean(_) => ResourceType::Boolean,
+            Value::String(_) => ResourceType::String,
+            Value::Opaque(_) => ResourceType::Opaque,
+            Value::Time(_) => ResourceType::Time,
+            Value::ObjectLink { .. } => ResourceType::ObjectLink,
+            Value::CoreLink(_) => ResourceType::CoreLink,
+        }
+    }
+}
