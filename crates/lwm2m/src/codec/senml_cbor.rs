@@ -52,8 +52,16 @@ pub fn decode(
         }
         let mut reader = &payload[pos..];
         let record: InRecord = ciborium::de::from_reader(&mut reader).map_err(|err| {
+            // Semantic errors (wrong item type) are reported at the start of the record;
+            // syntax and truncation errors where the decoder stopped.
+            let semantic = matches!(err, ciborium::de::Error::Semantic(..));
             let consumed = payload.len() - pos - reader.len();
             match cbor_error(FORMAT, consumed, err) {
+                CodecError::Malformed { reason, .. } if semantic => CodecError::malformed(
+                    FORMAT,
+                    pos,
+                    format!("record {}: {reason}", records.len()),
+                ),
                 CodecError::Malformed { offset, reason, .. } => CodecError::malformed(
                     FORMAT,
                     pos + offset,

@@ -35,7 +35,7 @@ pub fn decode(
     types: TypeLookup<'_>,
 ) -> Result<Vec<Record>, CodecError> {
     let raw: Vec<&RawValue> = serde_json::from_slice(payload)
-        .map_err(|err| json_error(payload, 0, &err, "SenML JSON must be an array of records"))?;
+        .map_err(|err| json_error(payload, 0, &err, "not a SenML JSON array of records"))?;
     let mut records = Vec::with_capacity(raw.len());
     for item in raw {
         let text = item.get();
@@ -53,13 +53,18 @@ pub fn decode(
     })
 }
 
-/// Turns a serde_json error (line and column) into a byte offset in the payload.
+/// Turns a serde_json error into a byte offset in the payload: where a syntax error was seen
+/// (from its line and column), or the start of the record for a data error (serde_json reports
+/// those after the offending value).
 fn json_error(
     text: &[u8],
     base_offset: usize,
     err: &serde_json::Error,
     context: &str,
 ) -> CodecError {
+    if err.classify() == serde_json::error::Category::Data {
+        return CodecError::malformed(FORMAT, base_offset, format!("{context}: {err}"));
+    }
     let line_start = if err.line() <= 1 {
         0
     } else {
