@@ -5,19 +5,30 @@
 //! signatures; extend freely.
 //!
 //! Layout: [`model`] (object trees, no I/O), [`device`] (the sans-IO request handler with
-//! Object 25 prefix routing), [`profile`] (seeded response delays and failures), and the
-//! tokio driver that owns one UDP socket per device.
+//! Object 25 prefix routing), [`registration`] (the sans-IO registration client),
+//! [`profile`] (seeded response delays and failures), [`driver`] (the tokio task that owns
+//! one device's UDP socket) and [`fleet`] (starting and stopping many of them).
 
+pub mod bind;
 pub mod device;
+pub mod driver;
+pub mod fleet;
+pub mod limits;
 pub mod model;
 pub mod profile;
 pub mod registration;
 pub mod seeds;
+pub mod stats;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use fleetbench_lwm2m::coap::EndpointConfig;
+
+pub use fleet::{RunningFleet, start};
 pub use profile::{BehaviourProfile, DelayDistribution};
+pub use registration::RetryPolicy;
+pub use stats::FleetStats;
 
 /// How to start a fleet.
 #[derive(Debug, Clone)]
@@ -40,6 +51,12 @@ pub struct FleetConfig {
     pub registration_spread: Duration,
     /// Local addresses sockets are spread over (default 127.0.0.1).
     pub bind_ips: Vec<IpAddr>,
+    /// CoAP message-layer parameters of every device (RFC 7252 defaults).
+    pub coap: EndpointConfig,
+    /// Back-off after a failed Register or Update.
+    pub retry: RetryPolicy,
+    /// Longest wait for the De-register answers at shutdown.
+    pub deregister_timeout: Duration,
 }
 
 impl Default for FleetConfig {
@@ -54,7 +71,79 @@ impl Default for FleetConfig {
             lifetime: Duration::from_secs(300),
             registration_spread: Duration::from_secs(1),
             bind_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            coap: EndpointConfig::default(),
+            retry: RetryPolicy::default(),
+            deregister_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// The most devices one fleet may run.
+pub const MAX_DEVICES: usize = 1_000_000;
+
+impl FleetConfig {
+    /// The endpoint client name of device `index`: `{endpoint_prefix}{index:06}`.
+    pub fn endpoint_name(&self, index: usize) -> String {
+        format!("{}{index:06}", self.endpoint_prefix)
+    }
+
+    /// Checks every field; the error names the field and the value.
+    pub fn validate(&self) -> Result<(), FleetError> {
+        let invalid = |field: &'static str, value: String, reason: &'static str| {
+            Err(FleetError::InvalidConfig {
+                field,
+                value,
+                reason,
+            })
+        };
+        if self.devices > MAX_DEVICES {
+            return invalid(
+                "devices",
+                self.devices.to_string(),
+                "at most 1000000 devices",
+            );
+        }
+        if self.sub_devices > device::MAX_SUB_DEVICES {
+            return invalid(
+                "sub_devices",
+                self.sub_devices.to_string(),
+                "at most 4096 sub-devices per device",
+            );
+        }
+        let name_ok = !self.endpoint_prefix.is_empty()
+            && self
+                .endpoint_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        if !name_ok {
+            return invalid(
+                "endpoint_prefix",
+                format!("{:?}", self.endpoint_prefix),
+                "must be non-empty ASCII letters, digits, '-', '_', '.' or ':'",
+            );
+        }
+        if self.lifetime < Duration::from_secs(1) || self.lifetime.as_secs() > u64::from(u32::MAX) {
+            return invalid(
+                "lifetime",
+                format!("{:?}", self.lifetime),
+                "must be between 1 s and 2^32 - 1 s",
+            );
+        }
+        if self.retry.base.is_zero() || self.retry.cap < self.retry.base {
+            return invalid(
+                "retry",
+                format!("{:?}", self.retry),
+                "base must be above zero and cap at least base",
+            );
+        }
+        if self.coap.ack_random_factor < 1.0 || !self.coap.ack_random_factor.is_finite() {
+            return invalid(
+                "coap.ack_random_factor",
+                self.coap.ack_random_factor.to_string(),
+                "must be a finite number >= 1",
+            );
+        }
+        self.profile.validate().map_err(FleetError::Profile)
     }
 }
 
@@ -85,36 +174,20 @@ pub enum FleetError {
         /// How long we waited.
         waited: Duration,
     },
-    /// Not built yet.
+    /// A configuration field is invalid.
+    #[error("fleet config field {field} is {value}: {reason}")]
+    InvalidConfig {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The behaviour profile is invalid.
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+    /// Not built yet (kept for callers that matched on it; never returned now).
     #[error("the fleet is not implemented yet")]
     NotImplemented,
-}
-
-/// A running fleet.
-#[derive(Debug)]
-pub struct RunningFleet {}
-
-impl RunningFleet {
-    /// Devices currently registered.
-    pub fn registered(&self) -> usize {
-        0
-    }
-
-    /// Waits until every device has registered, or fails after `timeout`.
-    pub async fn wait_registered(&self, timeout: Duration) -> Result<(), FleetError> {
-        Err(FleetError::RegistrationTimeout {
-            registered: 0,
-            expected: 0,
-            waited: timeout,
-        })
-    }
-
-    /// De-registers every device and stops.
-    pub async fn shutdown(self) {}
-}
-
-/// Binds every device socket and starts the devices.
-pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
-    let _ = config;
-    Err(FleetError::NotImplemented)
 }

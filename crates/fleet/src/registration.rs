@@ -7,15 +7,11 @@
 
 use std::time::Duration;
 
-use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
+use coap_lite::{CoapOption, MessageClass, Packet, ResponseType};
+use fleetbench_lwm2m::registration::{self, RegistrationParams};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
-
-use crate::device::message::uint_option;
-
-/// The LwM2M enabler version devices register with.
-pub const LWM2M_VERSION: &str = "1.1";
 
 /// Back-off after a failed Register or Update: `min(base * 2^failures, cap)`, stretched by a
 /// seeded factor in `[1, 1.5)`.
@@ -70,11 +66,11 @@ enum State {
     Registering,
     /// Registered; Update due at the instant.
     Registered {
-        location: Vec<Vec<u8>>,
+        location: Vec<String>,
         update_at: Instant,
     },
     /// Update in flight.
-    Updating { location: Vec<Vec<u8>> },
+    Updating { location: Vec<String> },
     /// De-register in flight.
     Deregistering,
     /// Done (de-registered, or stopped): sends nothing more.
@@ -134,7 +130,7 @@ impl Registration {
     }
 
     /// The registration handle (Location-Path segments) while registered.
-    pub fn location(&self) -> Option<&[Vec<u8>]> {
+    pub fn location(&self) -> Option<&[String]> {
         match &self.state {
             State::Registered { location, .. } | State::Updating { location } => Some(location),
             _ => None,
@@ -200,13 +196,7 @@ impl Registration {
     /// The De-register request, if registered; afterwards nothing more is sent. When not
     /// registered, the client just stops.
     pub fn deregister(&mut self) -> Option<Packet> {
-        let packet = self.location().map(|location| {
-            let mut packet = request(RequestType::Delete);
-            for segment in location {
-                packet.add_option(CoapOption::UriPath, segment.clone());
-            }
-            packet
-        });
+        let packet = self.location().map(registration::deregister_request);
         self.state = if packet.is_some() {
             State::Deregistering
         } else {
@@ -223,13 +213,17 @@ impl Registration {
         };
         match (&self.state, code) {
             (State::Registering, ResponseType::Created) => {
-                let location: Vec<Vec<u8>> = response
+                let location: Option<Vec<String>> = response
                     .get_option(CoapOption::LocationPath)
-                    .map(|segments| segments.iter().cloned().collect())
-                    .unwrap_or_default();
-                if location.is_empty() {
+                    .and_then(|segments| {
+                        segments
+                            .iter()
+                            .map(|s| String::from_utf8(s.clone()).ok())
+                            .collect()
+                    });
+                let Some(location) = location.filter(|l| !l.is_empty()) else {
                     return Some(self.register_failed(now));
-                }
+                };
                 self.failures = 0;
                 let update_at = now + self.update_interval();
                 self.state = State::Registered {
@@ -310,40 +304,18 @@ impl Registration {
     }
 
     fn register_packet(&self, links: &str) -> Packet {
-        let mut packet = request(RequestType::Post);
-        packet.add_option(CoapOption::UriPath, b"rd".to_vec());
-        for query in [
-            format!("ep={}", self.endpoint),
-            format!("lt={}", self.lifetime.as_secs()),
-            format!("lwm2m={LWM2M_VERSION}"),
-            "b=U".to_owned(),
-        ] {
-            packet.add_option(CoapOption::UriQuery, query.into_bytes());
-        }
-        packet.add_option(CoapOption::ContentFormat, uint_option(40));
-        packet.payload = links.as_bytes().to_vec();
-        packet
+        let params = RegistrationParams::new(&self.endpoint, self.lifetime_secs());
+        registration::register_request(&params, links)
     }
 
-    fn update_packet(&self, location: &[Vec<u8>]) -> Packet {
-        let mut packet = request(RequestType::Post);
-        for segment in location {
-            packet.add_option(CoapOption::UriPath, segment.clone());
-        }
-        if self.send_lifetime {
-            packet.add_option(
-                CoapOption::UriQuery,
-                format!("lt={}", self.lifetime.as_secs()).into_bytes(),
-            );
-        }
-        packet
+    fn update_packet(&self, location: &[String]) -> Packet {
+        let lifetime = self.send_lifetime.then(|| self.lifetime_secs());
+        registration::update_request(location, lifetime, None)
     }
-}
 
-fn request(method: RequestType) -> Packet {
-    let mut packet = Packet::new();
-    packet.header.code = MessageClass::Request(method);
-    packet
+    fn lifetime_secs(&self) -> u32 {
+        u32::try_from(self.lifetime.as_secs()).unwrap_or(u32::MAX)
+    }
 }
 
 #[cfg(test)]

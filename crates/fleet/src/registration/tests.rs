@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use coap_lite::RequestType;
 
 fn strings(packet: &Packet, option: CoapOption) -> Vec<String> {
     packet
@@ -76,7 +77,7 @@ fn update_at_about_half_lifetime_to_full_location() {
     let start = Instant::now();
     let mut reg = registered(start);
     assert!(reg.is_registered());
-    assert_eq!(reg.location().unwrap(), [b"rd".to_vec(), b"a1".to_vec()]);
+    assert_eq!(reg.location().unwrap(), ["rd", "a1"]);
     let at = start + Duration::from_secs(3);
     let due = reg.poll_timeout().unwrap();
     assert!(due >= at + Duration::from_secs(45) && due <= at + Duration::from_secs(55));

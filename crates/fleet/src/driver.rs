@@ -1,0 +1,488 @@
+//! The tokio driver of one device: it owns the device's socket, its CoAP endpoint, its data
+//! model and its registration client, and sleeps on one timer (the earliest of the
+//! endpoint's deadline, the next delayed reply, the next registration request and the end of
+//! a reboot). An idle device costs one pending timer and one pending receive.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coap_lite::{Packet, ResponseType};
+use fleetbench_lwm2m::clock::Clock;
+use fleetbench_lwm2m::coap::{
+    Endpoint, EndpointConfig, Event, ExchangeId, RequestId, RequestOptions,
+};
+use fleetbench_lwm2m::transport::DatagramTransport;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::device::{Device, DeviceAction, message};
+use crate::profile::{Behaviour, Disposition};
+use crate::registration::{Outcome, Registration};
+use crate::seeds::{self, Purpose};
+use crate::stats::FleetCounters;
+
+/// Replies at least this late are sent as separate responses after an empty ACK; shorter
+/// delays are piggy-backed on the ACK (the server will not have retransmitted yet).
+pub const SEPARATE_RESPONSE_THRESHOLD: Duration = Duration::from_secs(1);
+
+/// Most delayed replies one device holds; beyond it requests are answered 5.03 at once.
+pub const MAX_DELAYED_REPLIES: usize = 256;
+
+/// Receive buffer per device: larger than any message the endpoint accepts.
+pub const RECEIVE_BUFFER: usize = 2048;
+
+/// What all device tasks of a fleet share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Counters.
+    pub counters: FleetCounters,
+    /// Devices registered right now.
+    pub registered: watch::Sender<usize>,
+}
+
+impl Shared {
+    /// Fresh counters, nobody registered.
+    pub fn new() -> Self {
+        Self {
+            counters: FleetCounters::default(),
+            registered: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Everything one device task needs.
+pub struct DeviceDriver<T: DatagramTransport> {
+    socket: T,
+    server: SocketAddr,
+    endpoint_config: EndpointConfig,
+    endpoint_seed: u64,
+    endpoint: Endpoint,
+    device: Device,
+    behaviour: Behaviour,
+    registration: Registration,
+    registration_request: Option<RequestId>,
+    counted_registered: bool,
+    delayed: BinaryHeap<Reverse<DelayedReply>>,
+    next_sequence: u64,
+    silent_until: Option<Instant>,
+    reboots: u64,
+    last_retransmissions: u64,
+    stopping_deadline: Option<Instant>,
+    deregister_timeout: Duration,
+    finished: bool,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The parts of a device driver.
+pub struct DriverParts<T> {
+    /// The device's own socket.
+    pub socket: T,
+    /// The LwM2M server.
+    pub server: SocketAddr,
+    /// Message-layer parameters.
+    pub endpoint_config: EndpointConfig,
+    /// Seed of the message layer (a fresh one is derived after each reboot).
+    pub endpoint_seed: u64,
+    /// The data model.
+    pub device: Device,
+    /// Response delays and failures.
+    pub behaviour: Behaviour,
+    /// The registration client.
+    pub registration: Registration,
+    /// Longest wait for the De-register answer at shutdown.
+    pub deregister_timeout: Duration,
+    /// Counters and the registered count.
+    pub shared: Arc<Shared>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+struct DelayedReply {
+    at: Instant,
+    sequence: u64,
+    exchange: ExchangeId,
+    response: Packet,
+    action: Option<DeviceAction>,
+}
+
+impl PartialEq for DelayedReply {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.sequence) == (other.at, other.sequence)
+    }
+}
+
+impl Eq for DelayedReply {}
+
+impl PartialOrd for DelayedReply {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for DelayedReply {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.sequence).cmp(&(other.at, other.sequence))
+    }
+}
+
+impl<T: DatagramTransport> DeviceDriver<T> {
+    /// A driver from its parts.
+    pub fn new(parts: DriverParts<T>) -> Self {
+        Self {
+            socket: parts.socket,
+            server: parts.server,
+            endpoint: Endpoint::new(parts.endpoint_config.clone(), parts.endpoint_seed),
+            endpoint_config: parts.endpoint_config,
+            endpoint_seed: parts.endpoint_seed,
+            device: parts.device,
+            behaviour: parts.behaviour,
+            registration: parts.registration,
+            registration_request: None,
+            counted_registered: false,
+            delayed: BinaryHeap::new(),
+            next_sequence: 0,
+            silent_until: None,
+            reboots: 0,
+            last_retransmissions: 0,
+            stopping_deadline: None,
+            deregister_timeout: parts.deregister_timeout,
+            finished: false,
+            shared: parts.shared,
+            clock: parts.clock,
+        }
+    }
+
+    /// Runs until `stop` turns true (or its sender is dropped), then de-registers (waiting
+    /// at most the de-register timeout) and returns.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        if *stop.borrow() {
+            self.begin_stop(self.clock.now());
+        }
+        loop {
+            self.step(self.clock.now());
+            self.flush().await;
+            if self.finished {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let stopping = self.stopping_deadline.is_some();
+            tokio::select! {
+                changed = stop.changed(), if !stopping => {
+                    if changed.is_err() || *stop.borrow() {
+                        self.begin_stop(self.clock.now());
+                    }
+                }
+                received = self.socket.recv_from(&mut buffer) => match received {
+                    Ok((length, peer)) => {
+                        let datagram = buffer.get(..length).unwrap_or_default();
+                        self.on_datagram(self.clock.now(), peer, datagram);
+                    }
+                    Err(_) => FleetCounters::bump(&self.shared.counters.socket_errors),
+                },
+                () = sleep_until_optional(deadline) => self.on_timer(self.clock.now()),
+            }
+        }
+        self.set_registered(false);
+    }
+
+    fn on_datagram(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        if self.silent_until.is_some() {
+            return;
+        }
+        self.endpoint.receive(now, peer, datagram);
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if let Some(until) = self.silent_until {
+            if now >= until {
+                self.wake(now);
+            }
+            return;
+        }
+        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if let Some(until) = self.silent_until {
+            return Some(until);
+        }
+        [
+            self.endpoint.poll_timeout(),
+            self.delayed.peek().map(|Reverse(reply)| reply.at),
+            if self.registration_request.is_none() && self.stopping_deadline.is_none() {
+                self.registration.poll_timeout()
+            } else {
+                None
+            },
+            self.stopping_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Processes everything that is due at `now` until nothing changes.
+    fn step(&mut self, now: Instant) {
+        if self.silent_until.is_some() {
+            return;
+        }
+        if self
+            .stopping_deadline
+            .is_some_and(|deadline| now >= deadline)
+        {
+            self.finished = true;
+            return;
+        }
+        // Each round either consumes an event, a due reply or sends a registration request;
+        // the bound only guards against a logic error looping forever.
+        for _ in 0..1024 {
+            let mut progressed = false;
+            while let Some(event) = self.endpoint.poll_event() {
+                progressed = true;
+                self.on_event(now, event);
+                if self.silent_until.is_some() || self.finished {
+                    return;
+                }
+            }
+            while self
+                .delayed
+                .peek()
+                .is_some_and(|Reverse(reply)| reply.at <= now)
+            {
+                if let Some(Reverse(reply)) = self.delayed.pop() {
+                    progressed = true;
+                    self.respond(now, reply.exchange, reply.response, reply.action);
+                    if self.silent_until.is_some() {
+                        return;
+                    }
+                }
+            }
+            if self.registration_request.is_none() && self.stopping_deadline.is_none() {
+                let links = self.device.registration_links();
+                if let Some((_, packet)) = self.registration.poll_request(now, &links) {
+                    progressed = true;
+                    let id = self.endpoint.send_request(
+                        now,
+                        self.server,
+                        packet,
+                        RequestOptions::default(),
+                    );
+                    self.registration_request = Some(id);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.count_retransmissions();
+        self.set_registered(self.registration.is_registered());
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Request {
+                exchange, packet, ..
+            } => self.on_request(now, exchange, &packet),
+            Event::Response {
+                request, packet, ..
+            } if Some(request) == self.registration_request => {
+                self.registration_request = None;
+                let outcome = self.registration.on_response(now, &packet);
+                self.on_outcome(outcome);
+            }
+            Event::Failed { request, .. } if Some(request) == self.registration_request => {
+                self.registration_request = None;
+                let outcome = self.registration.on_failure(now);
+                self.on_outcome(outcome);
+            }
+            Event::Response { .. } | Event::Failed { .. } | Event::NotificationRejected { .. } => {}
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Option<Outcome>) {
+        let counters = &self.shared.counters;
+        let counter = match outcome {
+            Some(Outcome::Registered) => &counters.registrations,
+            Some(Outcome::RegisterFailed) => &counters.registration_failures,
+            Some(Outcome::Updated) => &counters.updates,
+            Some(Outcome::UpdateFailed) => &counters.update_failures,
+            Some(Outcome::Deregistered) => {
+                self.finished = true;
+                &counters.deregistrations
+            }
+            None => return,
+        };
+        FleetCounters::bump(counter);
+        self.set_registered(self.registration.is_registered());
+    }
+
+    fn on_request(&mut self, now: Instant, exchange: ExchangeId, packet: &Packet) {
+        let counters = &self.shared.counters;
+        FleetCounters::bump(&counters.requests_received);
+        match self.behaviour.decide() {
+            Disposition::NoReply => {
+                FleetCounters::bump(&counters.requests_dropped);
+                self.endpoint.abandon(exchange);
+            }
+            Disposition::Fail { delay } => {
+                FleetCounters::bump(&counters.errors_injected);
+                let response = message::empty(ResponseType::InternalServerError);
+                self.schedule(now, delay, exchange, response, None);
+            }
+            Disposition::Answer { delay } => {
+                let reply = self.device.handle_request(now, packet);
+                self.schedule(now, delay, exchange, reply.response, reply.action);
+            }
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        now: Instant,
+        delay: Duration,
+        exchange: ExchangeId,
+        response: Packet,
+        action: Option<DeviceAction>,
+    ) {
+        if delay.is_zero() {
+            self.respond(now, exchange, response, action);
+            return;
+        }
+        if self.delayed.len() >= MAX_DELAYED_REPLIES {
+            FleetCounters::bump(&self.shared.counters.overload_rejections);
+            let busy = message::empty(ResponseType::ServiceUnavailable);
+            self.respond(now, exchange, busy, None);
+            return;
+        }
+        if delay >= SEPARATE_RESPONSE_THRESHOLD {
+            self.endpoint.accept_later(exchange);
+        }
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.delayed.push(Reverse(DelayedReply {
+            at: now + delay,
+            sequence,
+            exchange,
+            response,
+            action,
+        }));
+    }
+
+    fn respond(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        response: Packet,
+        action: Option<DeviceAction>,
+    ) {
+        self.endpoint.respond(now, exchange, response);
+        FleetCounters::bump(&self.shared.counters.requests_answered);
+        match action {
+            Some(DeviceAction::Reboot) if self.stopping_deadline.is_none() => self.reboot(now),
+            Some(DeviceAction::RegistrationUpdate) => self.registration.trigger_update(now),
+            Some(DeviceAction::LifetimeChanged(lifetime)) => {
+                self.registration.set_lifetime(now, lifetime);
+            }
+            Some(DeviceAction::Reboot | DeviceAction::SubDeviceReboot(_)) | None => {}
+        }
+    }
+
+    /// Goes silent for the reboot downtime: pending replies are lost, the registration is
+    /// forgotten, and a Register follows when the device is back.
+    fn reboot(&mut self, now: Instant) {
+        FleetCounters::bump(&self.shared.counters.reboots);
+        let until = now + self.behaviour.profile().reboot_downtime;
+        self.silent_until = Some(until);
+        self.delayed.clear();
+        self.registration_request = None;
+        self.registration.restart(until);
+        self.set_registered(false);
+    }
+
+    fn wake(&mut self, _now: Instant) {
+        self.silent_until = None;
+        self.reboots += 1;
+        let seed = seeds::derive(self.endpoint_seed, Purpose::Endpoint, self.reboots);
+        self.endpoint = Endpoint::new(self.endpoint_config.clone(), seed);
+        self.last_retransmissions = 0;
+    }
+
+    fn begin_stop(&mut self, now: Instant) {
+        self.stopping_deadline = Some(now + self.deregister_timeout);
+        if let Some(request) = self.registration_request.take() {
+            self.endpoint.cancel(now, request);
+        }
+        if self.silent_until.is_some() {
+            self.finished = true;
+            return;
+        }
+        match self.registration.deregister() {
+            Some(packet) => {
+                let id =
+                    self.endpoint
+                        .send_request(now, self.server, packet, RequestOptions::default());
+                self.registration_request = Some(id);
+            }
+            None => self.finished = true,
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(transmit) = self.endpoint.poll_transmit() {
+            if self
+                .socket
+                .send_to(&transmit.bytes, transmit.peer)
+                .await
+                .is_err()
+            {
+                FleetCounters::bump(&self.shared.counters.socket_errors);
+            }
+        }
+    }
+
+    fn count_retransmissions(&mut self) {
+        let total = self.endpoint.stats().retransmissions;
+        let delta = total.saturating_sub(self.last_retransmissions);
+        if delta > 0 {
+            self.shared
+                .counters
+                .retransmissions
+                .fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+            self.last_retransmissions = total;
+        }
+    }
+
+    fn set_registered(&mut self, registered: bool) {
+        if registered == self.counted_registered {
+            return;
+        }
+        self.counted_registered = registered;
+        self.shared.registered.send_modify(|count| {
+            if registered {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+            }
+        });
+    }
+}
+
+async fn sleep_until_optional(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,79 @@
+//! Fleet-wide counters, shared by every device task (atomics, no locks).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of what the fleet's devices did. Read them with [`FleetCounters::snapshot`].
+#[derive(Debug, Default)]
+pub struct FleetCounters {
+    pub(crate) requests_received: AtomicU64,
+    pub(crate) requests_answered: AtomicU64,
+    pub(crate) errors_injected: AtomicU64,
+    pub(crate) requests_dropped: AtomicU64,
+    pub(crate) overload_rejections: AtomicU64,
+    pub(crate) retransmissions: AtomicU64,
+    pub(crate) registrations: AtomicU64,
+    pub(crate) registration_failures: AtomicU64,
+    pub(crate) updates: AtomicU64,
+    pub(crate) update_failures: AtomicU64,
+    pub(crate) deregistrations: AtomicU64,
+    pub(crate) reboots: AtomicU64,
+    pub(crate) socket_errors: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetStats {
+    /// Server requests received (after CoAP deduplication).
+    pub requests_received: u64,
+    /// Responses handed to the message layer (successes, LwM2M errors and injected 5.00s).
+    pub requests_answered: u64,
+    /// Requests answered 5.00 because of the profile's `failure_ratio`.
+    pub errors_injected: u64,
+    /// Requests dropped without an answer because of the profile's `no_reply_ratio`.
+    pub requests_dropped: u64,
+    /// Requests answered 5.03 because too many delayed replies were pending.
+    pub overload_rejections: u64,
+    /// CoAP CON retransmissions the devices sent.
+    pub retransmissions: u64,
+    /// Successful Registers.
+    pub registrations: u64,
+    /// Failed Registers (error code, timeout or RST).
+    pub registration_failures: u64,
+    /// Successful Updates.
+    pub updates: u64,
+    /// Failed Updates.
+    pub update_failures: u64,
+    /// De-registers answered (or timed out) at shutdown.
+    pub deregistrations: u64,
+    /// Reboots executed (`/3/0/4`).
+    pub reboots: u64,
+    /// Datagrams that could not be sent or received.
+    pub socket_errors: u64,
+}
+
+impl FleetCounters {
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> FleetStats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        FleetStats {
+            requests_received: get(&self.requests_received),
+            requests_answered: get(&self.requests_answered),
+            errors_injected: get(&self.errors_injected),
+            requests_dropped: get(&self.requests_dropped),
+            overload_rejections: get(&self.overload_rejections),
+            retransmissions: get(&self.retransmissions),
+            registrations: get(&self.registrations),
+            registration_failures: get(&self.registration_failures),
+            updates: get(&self.updates),
+            update_failures: get(&self.update_failures),
+            deregistrations: get(&self.deregistrations),
+            reboots: get(&self.reboots),
+            socket_errors: get(&self.socket_errors),
+        }
+    }
+}
