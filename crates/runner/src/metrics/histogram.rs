@@ -1,0 +1,167 @@
+//! HdrHistogram helpers: microsecond histograms from 1 µs to 1 h at 3 significant digits,
+//! saturating records, and the statistics the reports print.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Lowest trackable value, µs.
+pub const LOWEST_US: u64 = 1;
+/// Highest trackable value, µs (one hour).
+pub const HIGHEST_US: u64 = 3_600_000_000;
+/// Significant decimal digits.
+pub const SIGFIG: u8 = 3;
+
+/// A latency histogram in microseconds.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    /// An empty histogram with the standard bounds.
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Self {
+        // Constant bounds that hdrhistogram accepts (1 <= low, high >= 2 * low, sigfig <= 5):
+        // this cannot fail, whatever the input of the run.
+        let h = Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
+            .expect("constant histogram bounds are valid");
+        LatencyHistogram(h)
+    }
+
+    /// Records `d`, clamped into `[1 µs, 1 h]`.
+    pub fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(LOWEST_US, HIGHEST_US);
+        self.0.saturating_record(us);
+    }
+
+    /// Adds every count of `other` (the only correct way to merge percentiles).
+    pub fn add(&mut self, other: &LatencyHistogram) {
+        // Same bounds on both sides, so this cannot fail; counts saturate.
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Number of recorded values.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The underlying histogram (for serialization).
+    pub fn inner(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
+    /// Value at percentile `p` (0..=100), in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        us_to_ms(self.0.value_at_quantile(p / 100.0))
+    }
+
+    /// The standard statistics, in milliseconds (`None` when empty).
+    pub fn stats(&self) -> Option<Stats> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(Stats {
+            count: self.0.len(),
+            min: us_to_ms(self.0.min()),
+            mean: self.0.mean() / 1000.0,
+            p50: self.percentile_ms(50.0),
+            p90: self.percentile_ms(90.0),
+            p99: self.percentile_ms(99.0),
+            p99_9: self.percentile_ms(99.9),
+            max: us_to_ms(self.0.max()),
+        })
+    }
+}
+
+fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Statistics of one histogram, in milliseconds. Percentiles are HdrHistogram values
+/// (highest equivalent value of the bucket), precise to 0.1%.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest value.
+    pub min: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_clamp_and_report_milliseconds() {
+        let mut h = LatencyHistogram::new();
+        for ms in 1..=1000u64 {
+            h.record(Duration::from_millis(ms));
+        }
+        h.record(Duration::ZERO); // clamps to 1 µs
+        h.record(Duration::from_secs(10 * 3600)); // saturates at 1 h
+        let s = h.stats().unwrap();
+        assert_eq!(s.count, 1002);
+        assert_eq!(s.min, 0.001);
+        assert!(
+            (s.max - 3_600_000.0).abs() / 3_600_000.0 < 0.001,
+            "{}",
+            s.max
+        );
+        // 3 significant digits: within 0.1%.
+        assert!((s.p50 - 500.0).abs() <= 0.5 + 1.0, "{}", s.p50);
+        assert!((s.p99 - 990.0).abs() <= 1.0 + 1.0, "{}", s.p99);
+    }
+
+    #[test]
+    fn merging_adds_counts_instead_of_averaging_percentiles() {
+        // Two shards: one fast (1 ms), one slow (100 ms). The merged p99 is the slow value,
+        // while the average of the per-shard p50s would be meaningless (50.5 ms).
+        let mut fast = LatencyHistogram::new();
+        let mut slow = LatencyHistogram::new();
+        for _ in 0..900 {
+            fast.record(Duration::from_millis(1));
+        }
+        for _ in 0..100 {
+            slow.record(Duration::from_millis(100));
+        }
+        let mut all = LatencyHistogram::new();
+        all.add(&fast);
+        all.add(&slow);
+        let s = all.stats().unwrap();
+        assert_eq!(s.count, 1000);
+        assert!((s.p50 - 1.0).abs() < 0.01);
+        assert!((s.p90 - 1.0).abs() < 0.01);
+        assert!((s.p99 - 100.0).abs() < 0.1);
+        assert!((s.mean - 10.9).abs() < 0.01, "{}", s.mean);
+    }
+
+    #[test]
+    fn empty_histogram_has_no_stats() {
+        assert!(LatencyHistogram::new().stats().is_none());
+    }
+}

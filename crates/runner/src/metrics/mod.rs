@@ -1,0 +1,321 @@
+//! Run metrics: HdrHistograms and counters keyed by (phase, command, target kind[, outcome]).
+//! No raw samples are kept; percentiles come only from (merged) histograms.
+
+mod histogram;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use histogram::{HIGHEST_US, LOWEST_US, LatencyHistogram, SIGFIG, Stats};
+
+use crate::plan::TargetKind;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every status `success`.
+    Success,
+    /// A `fail` that is not a timeout.
+    Fail,
+    /// A `fail` whose message reports a timeout.
+    Timeout,
+}
+
+impl Outcome {
+    /// `success`, `fail` or `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Fail => "fail",
+            Outcome::Timeout => "timeout",
+        }
+    }
+}
+
+/// A series: one phase, one command label, one target kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    /// Phase index.
+    pub phase: usize,
+    /// Command index in the scenario (labels may repeat; they are merged when reported).
+    pub command: usize,
+    /// Gateway or sub-device.
+    pub target: TargetKind,
+}
+
+/// Counters of one series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Due by the plan (or started by a closed worker).
+    pub planned: u64,
+    /// POSTed.
+    pub sent: u64,
+    /// Not sent: the in-flight bound was hit when it was due.
+    pub dropped: u64,
+    /// Create answered 429.
+    pub rejected: u64,
+    /// Create failed (transport error or non-2xx other than 429), or polling failed for good.
+    pub http_errors: u64,
+    /// Reached a terminal status.
+    pub completed: u64,
+    /// Terminal, every status `success`.
+    pub success: u64,
+    /// Terminal with a non-timeout `fail`.
+    pub fail: u64,
+    /// Terminal with a timeout `fail`.
+    pub timeout: u64,
+    /// Accepted but not terminal when the runner gave up (or the run ended).
+    pub unfinished: u64,
+    /// `GET /gateway_commands/{id}` requests.
+    pub poll_requests: u64,
+    /// Poll requests that failed (and were retried).
+    pub poll_errors: u64,
+}
+
+impl Counts {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Counts) {
+        self.planned += other.planned;
+        self.sent += other.sent;
+        self.dropped += other.dropped;
+        self.rejected += other.rejected;
+        self.http_errors += other.http_errors;
+        self.completed += other.completed;
+        self.success += other.success;
+        self.fail += other.fail;
+        self.timeout += other.timeout;
+        self.unfinished += other.unfinished;
+        self.poll_requests += other.poll_requests;
+        self.poll_errors += other.poll_errors;
+    }
+}
+
+/// The histograms of one (series, outcome).
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeHistograms {
+    /// Completion − intended send time.
+    pub latency: LatencyHistogram,
+    /// Completion − actual send time.
+    pub service_time: LatencyHistogram,
+    /// Gateway-reported completion − gateway-reported creation (when the gateway reports
+    /// timestamps).
+    pub gateway_time: LatencyHistogram,
+}
+
+impl OutcomeHistograms {
+    /// Adds every histogram of `other`.
+    pub fn add(&mut self, other: &OutcomeHistograms) {
+        self.latency.add(&other.latency);
+        self.service_time.add(&other.service_time);
+        self.gateway_time.add(&other.gateway_time);
+    }
+}
+
+/// Everything one series measured.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesMetrics {
+    /// Counters.
+    pub counts: Counts,
+    /// Actual − intended send time of every sent command.
+    pub sched_lag: LatencyHistogram,
+    /// Histograms per outcome.
+    pub outcomes: BTreeMap<Outcome, OutcomeHistograms>,
+}
+
+/// Most distinct error messages kept.
+pub const MAX_ERROR_KINDS: usize = 32;
+
+/// All metrics of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    /// Per series.
+    pub series: HashMap<SeriesKey, SeriesMetrics>,
+    /// Distinct error messages with their counts (bounded by [`MAX_ERROR_KINDS`]; later
+    /// kinds are counted under `other`).
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// A completed command's measurements.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Completion − intended send time.
+    pub latency: Duration,
+    /// Completion − actual send time.
+    pub service_time: Duration,
+    /// Gateway-side execution time, if reported.
+    pub gateway_time: Option<Duration>,
+}
+
+impl Metrics {
+    fn entry(&mut self, key: SeriesKey) -> &mut SeriesMetrics {
+        self.series.entry(key).or_default()
+    }
+
+    /// Records an error message (bounded).
+    pub fn note_error(&mut self, message: &str) {
+        let message: String = message.chars().take(200).collect();
+        if let Some(n) = self.errors.get_mut(&message) {
+            *n += 1;
+        } else if self.errors.len() < MAX_ERROR_KINDS {
+            self.errors.insert(message, 1);
+        } else {
+            *self.errors.entry("other".to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// A cheap, cloneable handle that command tasks record through.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<Metrics>>);
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Metrics> {
+        // A panic while holding the lock leaves consistent counters; keep going.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A command was due.
+    pub fn planned(&self, key: SeriesKey) {
+        self.lock().entry(key).counts.planned += 1;
+    }
+
+    /// A due command was not sent: the in-flight bound was hit.
+    pub fn dropped(&self, key: SeriesKey) {
+        self.lock().entry(key).counts.dropped += 1;
+    }
+
+    /// A command was sent `lag` after its intended time.
+    pub fn sent(&self, key: SeriesKey, lag: Duration) {
+        let mut m = self.lock();
+        let s = m.entry(key);
+        s.counts.sent += 1;
+        s.sched_lag.record(lag);
+    }
+
+    /// Create answered 429.
+    pub fn rejected(&self, key: SeriesKey) {
+        let mut m = self.lock();
+        m.entry(key).counts.rejected += 1;
+        m.note_error("429 Too Many Requests (gateway saturated)");
+    }
+
+    /// Create (or polling, for good) failed with `message`.
+    pub fn http_error(&self, key: SeriesKey, message: &str) {
+        let mut m = self.lock();
+        m.entry(key).counts.http_errors += 1;
+        m.note_error(message);
+    }
+
+    /// A poll failed and will be retried.
+    pub fn poll_error(&self, key: SeriesKey, message: &str) {
+        let mut m = self.lock();
+        m.entry(key).counts.poll_errors += 1;
+        m.note_error(message);
+    }
+
+    /// A command reached a terminal status after `polls` poll requests.
+    pub fn completed(&self, key: SeriesKey, c: Completion, polls: u64) {
+        let mut m = self.lock();
+        let s = m.entry(key);
+        s.counts.completed += 1;
+        s.counts.poll_requests += polls;
+        match c.outcome {
+            Outcome::Success => s.counts.success += 1,
+            Outcome::Fail => s.counts.fail += 1,
+            Outcome::Timeout => s.counts.timeout += 1,
+        }
+        let h = s.outcomes.entry(c.outcome).or_default();
+        h.latency.record(c.latency);
+        h.service_time.record(c.service_time);
+        if let Some(g) = c.gateway_time {
+            h.gateway_time.record(g);
+        }
+    }
+
+    /// A command was accepted but never seen terminal, after `polls` poll requests.
+    pub fn unfinished(&self, key: SeriesKey, polls: u64) {
+        let mut m = self.lock();
+        let s = m.entry(key);
+        s.counts.unfinished += 1;
+        s.counts.poll_requests += polls;
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Metrics {
+        self.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(command: usize) -> SeriesKey {
+        SeriesKey {
+            phase: 0,
+            command,
+            target: TargetKind::Gateway,
+        }
+    }
+
+    #[test]
+    fn recorder_keeps_counts_and_histograms_per_series_and_outcome() {
+        let r = Recorder::new();
+        r.planned(key(0));
+        r.sent(key(0), Duration::from_micros(30));
+        r.completed(
+            key(0),
+            Completion {
+                outcome: Outcome::Success,
+                latency: Duration::from_millis(25),
+                service_time: Duration::from_millis(24),
+                gateway_time: None,
+            },
+            3,
+        );
+        r.planned(key(1));
+        r.dropped(key(1));
+        r.planned(key(1));
+        r.sent(key(1), Duration::ZERO);
+        r.rejected(key(1));
+        let m = r.snapshot();
+        let a = &m.series[&key(0)];
+        assert_eq!(a.counts.completed, 1);
+        assert_eq!(a.counts.success, 1);
+        assert_eq!(a.counts.poll_requests, 3);
+        assert_eq!(a.outcomes[&Outcome::Success].latency.len(), 1);
+        assert!(a.outcomes[&Outcome::Success].gateway_time.is_empty());
+        let b = &m.series[&key(1)];
+        assert_eq!(
+            (
+                b.counts.planned,
+                b.counts.dropped,
+                b.counts.sent,
+                b.counts.rejected
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(m.errors.values().sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn error_kinds_are_bounded() {
+        let mut m = Metrics::default();
+        for i in 0..100 {
+            m.note_error(&format!("error {i}"));
+        }
+        assert_eq!(m.errors.len(), MAX_ERROR_KINDS + 1);
+        assert_eq!(m.errors["other"], 100 - MAX_ERROR_KINDS as u64);
+    }
+}
