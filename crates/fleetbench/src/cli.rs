@@ -1,0 +1,121 @@
+//! Command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Simulation and load-testing harness for IoT gateway commands.
+#[derive(Debug, Parser)]
+#[command(name = "fleetbench", version, about)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (default: scenarios/smoke.toml on the embedded gateway and fleet).
+    Run(RunArgs),
+    /// Check a scenario file and report every error with its line and field.
+    Validate(ValidateArgs),
+    /// Start the mock gateway alone (REST API + LwM2M server) until Ctrl-C.
+    Gateway(GatewayArgs),
+    /// Start the fleet alone against any LwM2M server until Ctrl-C, then de-register.
+    Fleet(FleetArgs),
+}
+
+/// `fleetbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    #[arg(default_value = "scenarios/smoke.toml")]
+    pub scenario: PathBuf,
+    /// Where run directories are written.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Target another gateway implementation's base URL instead of the embedded gateway.
+    #[arg(long, requires_all = ["token", "lwm2m_server"])]
+    pub target: Option<String>,
+    /// The raw API token for --target.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The LwM2M server (coap://HOST:PORT) the fleet registers with, for --target.
+    #[arg(long)]
+    pub lwm2m_server: Option<String>,
+}
+
+/// `fleetbench validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+}
+
+/// `fleetbench gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// CoAP (LwM2M server) listen address.
+    #[arg(long, default_value = "127.0.0.1:5683")]
+    pub coap: SocketAddr,
+    /// Accepted raw API token (repeat for several).
+    #[arg(long = "token", required = true)]
+    pub tokens: Vec<String>,
+    /// Largest accepted request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Most in-flight commands before create answers 429.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_in_flight: usize,
+    /// Completed commands kept before the oldest are evicted.
+    #[arg(long, default_value_t = 200_000)]
+    pub retention: usize,
+}
+
+/// `fleetbench fleet`.
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// The LwM2M server, as coap://HOST[:PORT].
+    #[arg(long)]
+    pub server: String,
+    /// Number of devices, each with its own UDP socket.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub devices: u32,
+    /// Sub-devices behind each device (Object 25 instances).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub sub_devices: u32,
+    /// Endpoint name prefix: device i registers as PREFIX + i (6 digits).
+    #[arg(long, default_value = "fleetbench-")]
+    pub endpoint_prefix: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Registration lifetime (e.g. 300s, 5m).
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    pub lifetime: Duration,
+    /// First registrations are spread uniformly over this window (e.g. 2s).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub spread: Duration,
+    /// Fixed delay before a device answers a request (e.g. 20ms).
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    pub delay: Duration,
+    /// Fraction of requests answered with 5.00 (0..=1).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
+    pub failure_ratio: f64,
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a ratio between 0 and 1")),
+    }
+}

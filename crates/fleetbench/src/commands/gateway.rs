@@ -1,0 +1,35 @@
+//! `fleetbench gateway`: the mock gateway alone.
+
+use fleetbench_gateway::GatewayConfig;
+
+use crate::cli::GatewayArgs;
+use crate::exit_code;
+
+/// Starts the gateway and serves until Ctrl-C.
+pub async fn run(args: GatewayArgs) -> u8 {
+    if let Some(empty) = args.tokens.iter().position(String::is_empty) {
+        eprintln!("error: --token #{} is empty: tokens must be non-empty", empty + 1);
+        return exit_code::INVALID_INPUT;
+    }
+    let config = GatewayConfig {
+        http_addr: args.http,
+        coap_addr: args.coap,
+        tokens: args.tokens,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        retention: args.retention,
+        ..GatewayConfig::default()
+    };
+    let gateway = match fleetbench_gateway::start(config).await {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit_code::ERROR;
+        }
+    };
+    println!("fleetbench gateway: REST API on http://{}  LwM2M server on coap://{}", gateway.http_addr(), gateway.coap_addr());
+    println!("press Ctrl-C to stop");
+    super::shutdown_signal().await;
+    gateway.shutdown().await;
+    exit_code::OK
+}

@@ -1,0 +1,39 @@
+//! One module per subcommand. Each returns the process exit code.
+
+mod fleet;
+mod gateway;
+mod run;
+
+use crate::cli::Command;
+
+/// Runs a subcommand.
+pub async fn dispatch(command: Command) -> u8 {
+    match command {
+        Command::Run(args) => run::run(args).await,
+        Command::Validate(args) => run::validate(args),
+        Command::Gateway(args) => gateway::run(args).await,
+        Command::Fleet(args) => fleet::run(args).await,
+    }
+}
+
+/// Waits for Ctrl-C (or SIGTERM on Unix).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

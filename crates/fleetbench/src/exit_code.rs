@@ -1,0 +1,11 @@
+//! The process exit codes CI relies on.
+
+/// The run completed and every threshold passed.
+pub const OK: u8 = 0;
+/// Any other error (I/O, the target misbehaving, ...).
+pub const ERROR: u8 = 1;
+/// Invalid input: flags or scenario.
+pub const INVALID_INPUT: u8 = 2;
+/// The run completed but thresholds failed.
+#[allow(dead_code)] // returned once thresholds are evaluated by `run`
+pub const THRESHOLDS_FAILED: u8 = 99;

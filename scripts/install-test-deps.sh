@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the independent peers the interop tests talk to:
+#   - libcoap's coap-client (Debian package libcoap3-bin)
+#   - aiocoap (PyPI), for a minimal LwM2M server written in the tests
+# Idempotent: skips what is already there.
+set -euo pipefail
+
+AIOCOAP_VERSION="0.4.17"
+
+have_coap_client() {
+    command -v coap-client-notls >/dev/null 2>&1 || command -v coap-client >/dev/null 2>&1
+}
+
+if ! have_coap_client; then
+    echo "installing libcoap3-bin (coap-client)..."
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq libcoap3-bin >/dev/null
+fi
+
+if ! python3 -c "import aiocoap" >/dev/null 2>&1; then
+    echo "installing aiocoap ${AIOCOAP_VERSION}..."
+    python3 -m pip install --quiet --disable-pip-version-check "aiocoap==${AIOCOAP_VERSION}"
+fi
+
+coap_client=$(command -v coap-client-notls || command -v coap-client)
+echo "test peers: ${coap_client}, aiocoap $(python3 -c 'import aiocoap.meta as m; print(m.version)')"
