@@ -271,3 +271,302 @@ fn time_dependent_resources_follow_now() {
         Some(&Value::Float(temp))
     );
 }
+
+mod formats {
+    use super::*;
+    use fleetbench_lwm2m::codec::{self, Record};
+    use fleetbench_lwm2m::content_format::ContentFormat;
+    use fleetbench_lwm2m::path::Lwm2mPath;
+    use fleetbench_lwm2m::value::ResourceType;
+
+    fn types(path: &Lwm2mPath) -> Option<ResourceType> {
+        let device = Device::new(&spec(1), Instant::now());
+        let node = device.gateway();
+        node.tree
+            .resource(path.object, path.instance?, path.resource?)
+            .map(|r| r.kind)
+    }
+
+    fn decode_reply(reply: &Reply, path: &str) -> Vec<Record> {
+        let cf = content_format(reply).unwrap_or_default();
+        let number = cf.iter().fold(0u16, |acc, &b| (acc << 8) | u16::from(b));
+        let format = ContentFormat::from_number(number).unwrap();
+        let base: Lwm2mPath = path.parse().unwrap();
+        codec::decode(format, &base, &reply.response.payload, &types).unwrap()
+    }
+
+    #[test]
+    fn single_resource_defaults_to_text_plain() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        let reply = device.handle_request(now, &request(RequestType::Get, "/3/0/0"));
+        assert_eq!(code(&reply), ResponseType::Content);
+        assert_eq!(content_format(&reply), Some(vec![]));
+        assert_eq!(reply.response.payload, b"fleetbench");
+        let reply = device.handle_request(now, &request(RequestType::Get, "/1/0/1"));
+        assert_eq!(reply.response.payload, b"300");
+    }
+
+    #[test]
+    fn instance_and_object_default_to_tlv() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        let reply = device.handle_request(now, &request(RequestType::Get, "/3/0"));
+        assert_eq!(code(&reply), ResponseType::Content);
+        assert_eq!(content_format(&reply), Some(vec![0x2d, 0x16]));
+        let records = decode_reply(&reply, "/3/0");
+        let find = |r: u16, ri: Option<u16>| {
+            records
+                .iter()
+                .find(|rec| rec.path.resource == Some(r) && rec.path.resource_instance == ri)
+                .map(|rec| rec.value.clone())
+        };
+        assert_eq!(find(0, None), Some(Value::String("fleetbench".into())));
+        assert_eq!(find(11, Some(0)), Some(Value::Integer(0)));
+        assert_eq!(find(4, None), None, "executable resources are not read");
+        let reply = device.handle_request(now, &request(RequestType::Get, "/25"));
+        let records = decode_reply(&reply, "/25");
+        assert!(records.contains(&Record::new(
+            Lwm2mPath::resource(25, 0, 1),
+            Value::String("dev0".into())
+        )));
+        // A multiple-instance resource cannot go out as text/plain.
+        let reply = device.handle_request(now, &request(RequestType::Get, "/3/0/11"));
+        assert_eq!(content_format(&reply), Some(vec![0x2d, 0x16]));
+        let reply =
+            device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0/11"), 0));
+        assert_eq!(code(&reply), ResponseType::NotAcceptable);
+        let reply = device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0"), 0));
+        assert_eq!(code(&reply), ResponseType::NotAcceptable);
+        let reply =
+            device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0/11/0"), 0));
+        assert_eq!(reply.response.payload, b"0");
+    }
+
+    #[test]
+    fn every_accept_format_round_trips() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        for format in [11542u16, 110, 112] {
+            let reply = device.handle_request(
+                now,
+                &with_accept(request(RequestType::Get, "/3303/0"), format),
+            );
+            assert_eq!(code(&reply), ResponseType::Content, "{format}");
+            assert_eq!(
+                content_format(&reply),
+                Some(uint_option(u32::from(format))),
+                "{format}"
+            );
+            let records = decode_reply(&reply, "/3303/0");
+            assert_eq!(records.len(), 4, "{format}: {records:?}");
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r.path == Lwm2mPath::resource(3303, 0, 5701)
+                        && r.value == Value::String("Cel".into()))
+            );
+        }
+        let reply =
+            device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0/2"), 42));
+        assert_eq!(
+            code(&reply),
+            ResponseType::NotAcceptable,
+            "a string is not opaque"
+        );
+        let reply = device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0"), 42));
+        assert_eq!(code(&reply), ResponseType::NotAcceptable);
+        let reply =
+            device.handle_request(now, &with_accept(request(RequestType::Get, "/3/0"), 11543));
+        assert_eq!(code(&reply), ResponseType::NotAcceptable);
+    }
+
+    #[test]
+    fn sub_device_reads_go_through_the_prefix() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(2), now);
+        let reply = device.handle_request(now, &request(RequestType::Get, "/dev1/3/0/17"));
+        assert_eq!(code(&reply), ResponseType::Content);
+        assert_eq!(reply.response.payload, b"sensor");
+        let reply = device.handle_request(now, &request(RequestType::Get, "/dev1/3/0/2"));
+        assert_eq!(reply.response.payload, b"SN-ep000001-SUB1");
+        let reply = device.handle_request(
+            now,
+            &with_accept(request(RequestType::Get, "/dev0/3303/0"), 110),
+        );
+        let text = String::from_utf8(reply.response.payload.clone()).unwrap();
+        assert!(
+            text.contains("\"bn\":\"/dev0/3303/0"),
+            "SenML names carry the prefix: {text}"
+        );
+        let reply = device.handle_request(now, &request(RequestType::Get, "/dev0/3303/0/5700"));
+        let sub_temp: f64 = String::from_utf8(reply.response.payload)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let reply = device.handle_request(now, &request(RequestType::Get, "/3303/0/5700"));
+        let own_temp: f64 = String::from_utf8(reply.response.payload)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_ne!(sub_temp, own_temp, "sub-devices have their own sensors");
+    }
+
+    #[test]
+    fn writes_in_text_tlv_and_senml() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        let reply = device.handle_request(
+            now,
+            &with_payload(request(RequestType::Put, "/1/0/1"), 0, b"120"),
+        );
+        assert_eq!(code(&reply), ResponseType::Changed);
+        assert_eq!(
+            reply.action,
+            Some(DeviceAction::LifetimeChanged(Duration::from_secs(120)))
+        );
+        assert_eq!(device.lifetime(), Duration::from_secs(120));
+        // No Content-Format on a resource: text/plain.
+        let mut put = request(RequestType::Put, "/33000/0/4");
+        put.payload = b"debug".to_vec();
+        assert_eq!(
+            code(&device.handle_request(now, &put)),
+            ResponseType::Changed
+        );
+        assert_eq!(
+            device.gateway().tree.get(33000, 0, 4),
+            Some(&Value::String("debug".into()))
+        );
+        // TLV partial update of an instance.
+        let records = [
+            Record::new(Lwm2mPath::resource(1, 0, 7), Value::String("UQ".into())),
+            Record::new(Lwm2mPath::resource(1, 0, 6), Value::Boolean(true)),
+        ];
+        let tlv = codec::encode(ContentFormat::Tlv, &Lwm2mPath::instance(1, 0), &records).unwrap();
+        let reply = device.handle_request(
+            now,
+            &with_payload(request(RequestType::Post, "/1/0"), 11542, &tlv),
+        );
+        assert_eq!(code(&reply), ResponseType::Changed);
+        assert_eq!(reply.action, None);
+        assert_eq!(
+            device.gateway().tree.get(1, 0, 6),
+            Some(&Value::Boolean(true))
+        );
+        assert_eq!(
+            device.gateway().tree.get(1, 0, 7),
+            Some(&Value::String("UQ".into()))
+        );
+        // SenML JSON on a sub-device, names carrying the prefix.
+        let base: Lwm2mPath = "/dev0/33000/0/1".parse().unwrap();
+        let senml = codec::encode(
+            ContentFormat::SenmlJson,
+            &base,
+            &[Record::new(base.clone(), Value::Boolean(true))],
+        )
+        .unwrap();
+        let reply = device.handle_request(
+            now,
+            &with_payload(request(RequestType::Put, "/dev0/33000/0/1"), 110, &senml),
+        );
+        assert_eq!(code(&reply), ResponseType::Changed);
+        assert_eq!(
+            device.sub_device(0).unwrap().tree.get(33000, 0, 1),
+            Some(&Value::Boolean(true))
+        );
+        assert_eq!(
+            device.gateway().tree.get(33000, 0, 1),
+            Some(&Value::Boolean(false))
+        );
+    }
+
+    #[test]
+    fn current_time_write_moves_the_clock() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(0), now);
+        let put = with_payload(request(RequestType::Put, "/3/0/13"), 0, b"2000000000");
+        assert_eq!(
+            code(&device.handle_request(now, &put)),
+            ResponseType::Changed
+        );
+        let later = now + Duration::from_secs(10);
+        let reply = device.handle_request(later, &request(RequestType::Get, "/3/0/13"));
+        assert_eq!(reply.response.payload, b"2000000010");
+    }
+
+    #[test]
+    fn bad_writes_get_lwm2m_errors() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        let cases: [(&str, u16, &[u8], ResponseType); 8] = [
+            ("/1/0/1", 0, b"soon", ResponseType::BadRequest),
+            ("/1/0/1", 0, b"0", ResponseType::BadRequest),
+            ("/33000/0/4", 0, b"loud", ResponseType::BadRequest),
+            ("/3/0/0", 0, b"acme", ResponseType::MethodNotAllowed),
+            ("/3/0/4", 0, b"1", ResponseType::MethodNotAllowed),
+            ("/1/0", 11542, &[0xff, 0x01], ResponseType::BadRequest),
+            ("/1/0/1", 110, b"{not json", ResponseType::BadRequest),
+            ("/1/0", 0, b"5", ResponseType::UnsupportedContentFormat),
+        ];
+        for (path, format, payload, expected) in cases {
+            let put = with_payload(request(RequestType::Put, path), format, payload);
+            let reply = device.handle_request(now, &put);
+            assert_eq!(code(&reply), expected, "{path} cf {format} {payload:?}");
+            assert!(reply.action.is_none());
+        }
+        assert_eq!(
+            device.lifetime(),
+            Duration::from_secs(300),
+            "failed writes change nothing"
+        );
+        // A record outside the request path is refused, atomically.
+        let records = [
+            Record::new(Lwm2mPath::resource(1, 0, 7), Value::String("T".into())),
+            Record::new(Lwm2mPath::resource(3, 0, 13), Value::Time(5)),
+        ];
+        let tlv = codec::encode(ContentFormat::Tlv, &Lwm2mPath::object(1), &records);
+        if let Ok(tlv) = tlv {
+            let reply = device.handle_request(
+                now,
+                &with_payload(request(RequestType::Post, "/1/0"), 11542, &tlv),
+            );
+            assert_ne!(code(&reply), ResponseType::Changed);
+            assert_eq!(
+                device.gateway().tree.get(1, 0, 7),
+                Some(&Value::String("U".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn agent_files_follow_the_selected_path() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(0), now);
+        let select = |name: &[u8]| with_payload(request(RequestType::Put, "/33000/0/8"), 0, name);
+        assert_eq!(
+            code(&device.handle_request(now, &select(b"/tmp/a"))),
+            ResponseType::Changed
+        );
+        let upload = with_payload(request(RequestType::Put, "/33000/0/9"), 42, &[1, 2, 3]);
+        assert_eq!(
+            code(&device.handle_request(now, &upload)),
+            ResponseType::Changed
+        );
+        device.handle_request(now, &select(b"/tmp/b"));
+        let reply = device.handle_request(now, &request(RequestType::Get, "/33000/0/9"));
+        assert_eq!(content_format(&reply), Some(vec![42]));
+        assert!(reply.response.payload.is_empty());
+        device.handle_request(now, &select(b"/tmp/a"));
+        let reply = device.handle_request(now, &request(RequestType::Get, "/33000/0/9"));
+        assert_eq!(reply.response.payload, [1, 2, 3]);
+        for resource in [0, 2, 3, 5, 6] {
+            let exec = request(RequestType::Post, &format!("/33000/0/{resource}"));
+            assert_eq!(
+                code(&device.handle_request(now, &exec)),
+                ResponseType::Changed
+            );
+        }
+        let reply = device.handle_request(now, &request(RequestType::Get, "/33000/0/7"));
+        assert_eq!(reply.response.payload, b"ok");
+    }
+}
