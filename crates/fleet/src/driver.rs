@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use crate::device::{Device, DeviceAction, message};
 use crate::profile::{Behaviour, Disposition};
 use crate::registration::{Outcome, Registration};
-use crate::seeds::{self, Purpose};
 use crate::stats::FleetCounters;
 
 /// Replies at least this late are sent as separate responses after an empty ACK; shorter
@@ -63,8 +62,6 @@ impl Default for Shared {
 pub struct DeviceDriver<T: DatagramTransport> {
     socket: T,
     server: SocketAddr,
-    endpoint_config: EndpointConfig,
-    endpoint_seed: u64,
     endpoint: Endpoint,
     device: Device,
     behaviour: Behaviour,
@@ -91,7 +88,7 @@ pub struct DriverParts<T> {
     pub server: SocketAddr,
     /// Message-layer parameters.
     pub endpoint_config: EndpointConfig,
-    /// Seed of the message layer (a fresh one is derived after each reboot).
+    /// Seed of the message layer.
     pub endpoint_seed: u64,
     /// The data model.
     pub device: Device,
@@ -141,9 +138,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         Self {
             socket: parts.socket,
             server: parts.server,
-            endpoint: Endpoint::new(parts.endpoint_config.clone(), parts.endpoint_seed),
-            endpoint_config: parts.endpoint_config,
-            endpoint_seed: parts.endpoint_seed,
+            endpoint: Endpoint::new(parts.endpoint_config, parts.endpoint_seed),
             device: parts.device,
             behaviour: parts.behaviour,
             registration: parts.registration,
@@ -177,12 +172,10 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             }
             let deadline = self.next_deadline();
             let stopping = self.stopping_deadline.is_some();
+            // Biased: datagrams already received (say, the answer to an Update) are handled
+            // before a stop request.
             tokio::select! {
-                changed = stop.changed(), if !stopping => {
-                    if changed.is_err() || *stop.borrow() {
-                        self.begin_stop(self.clock.now());
-                    }
-                }
+                biased;
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((length, peer)) => {
                         let datagram = buffer.get(..length).unwrap_or_default();
@@ -190,6 +183,11 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                     }
                     Err(_) => FleetCounters::bump(&self.shared.counters.socket_errors),
                 },
+                changed = stop.changed(), if !stopping => {
+                    if changed.is_err() || *stop.borrow() {
+                        self.begin_stop(self.clock.now());
+                    }
+                }
                 () = sleep_until_optional(deadline) => self.on_timer(self.clock.now()),
             }
         }
@@ -412,12 +410,16 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         self.set_registered(false);
     }
 
-    fn wake(&mut self, _now: Instant) {
+    /// Back from a reboot. The CoAP endpoint is kept: a fresh one would restart its message
+    /// IDs towards the server at the same value as before the reboot (the endpoint seeds the
+    /// first MID of a peer only for responses), and the server's deduplication would take
+    /// the new Register for a retransmission of the old one.
+    fn wake(&mut self, now: Instant) {
         self.silent_until = None;
         self.reboots += 1;
-        let seed = seeds::derive(self.endpoint_seed, Purpose::Endpoint, self.reboots);
-        self.endpoint = Endpoint::new(self.endpoint_config.clone(), seed);
-        self.last_retransmissions = 0;
+        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+            self.endpoint.handle_timeout(now);
+        }
     }
 
     fn begin_stop(&mut self, now: Instant) {
