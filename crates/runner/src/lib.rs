@@ -2,6 +2,9 @@
 //! gateway), fires gateway commands over HTTP on an open-model schedule, detects completion,
 //! records latencies in HdrHistograms and writes results.
 
+pub mod abort;
+pub mod api;
+pub mod exec;
 pub mod metrics;
 pub mod plan;
 pub mod scenario;

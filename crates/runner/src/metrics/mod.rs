@@ -224,6 +224,11 @@ impl Recorder {
         m.note_error(message);
     }
 
+    /// Poll requests made for one command.
+    pub fn polls(&self, key: SeriesKey, polls: u64) {
+        self.lock().entry(key).counts.poll_requests += polls;
+    }
+
     /// A command reached a terminal status after `polls` poll requests.
     pub fn completed(&self, key: SeriesKey, c: Completion, polls: u64) {
         let mut m = self.lock();

@@ -1,0 +1,59 @@
+//! The runner's view of a gateway: the public EdgeIQ-style HTTP API only, behind a trait so
+//! the measurement pipeline can be tested against an in-process fake under a paused clock.
+
+mod http;
+mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use http::HttpGateway;
+pub use state::{CommandState, DevicePage, DeviceRecord, DeviceStatus, Status};
+
+/// Why a gateway request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 429: the gateway is saturated.
+    #[error("429 Too Many Requests (retry after {retry_after:?})")]
+    Rejected {
+        /// `Retry-After`, if given.
+        retry_after: Option<Duration>,
+    },
+    /// 404 on a command or device.
+    #[error("404 Not Found: {0}")]
+    NotFound(String),
+    /// Any other non-2xx answer.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// Connection, timeout or protocol error.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The body was not the expected JSON.
+    #[error("unexpected response body: {0}")]
+    Decode(String),
+}
+
+/// The gateway operations the runner needs.
+pub trait GatewayApi: Send + Sync + 'static {
+    /// `POST /devices/{device_id}/gateway_commands` with `body`; the stored command.
+    fn create_command(
+        &self,
+        device_id: &str,
+        body: &serde_json::Value,
+    ) -> impl Future<Output = Result<CommandState, ApiError>> + Send;
+
+    /// `GET /gateway_commands/{id}`.
+    fn get_command(&self, id: &str) -> impl Future<Output = Result<CommandState, ApiError>> + Send;
+
+    /// `GET /devices?page={page}&per_page={per_page}&page_meta=true` (pages start at 1).
+    fn list_devices(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> impl Future<Output = Result<DevicePage, ApiError>> + Send;
+}

@@ -1,0 +1,252 @@
+//! Decoding of gateway answers: stored commands with their per-device statuses, and device
+//! pages. Lenient about extra fields, strict about the ones the runner relies on.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::ApiError;
+use crate::metrics::Outcome;
+
+/// A per-device status value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// `sent`
+    Sent,
+    /// `enqueued`
+    Enqueued,
+    /// `success`
+    Success,
+    /// `fail`
+    Fail,
+    /// Anything else (kept, never terminal).
+    Other(String),
+}
+
+impl Status {
+    fn parse(text: &str) -> Status {
+        match text {
+            "sent" => Status::Sent,
+            "enqueued" => Status::Enqueued,
+            "success" => Status::Success,
+            "fail" => Status::Fail,
+            other => Status::Other(other.to_owned()),
+        }
+    }
+}
+
+/// One entry of `statuses`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// The map key (device `_id`).
+    pub device_id: String,
+    /// The status.
+    pub status: Status,
+    /// `status_message`, on failures.
+    pub status_message: Option<String>,
+    /// When the entry last changed (gateway clock).
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+/// A stored gateway command as the runner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandState {
+    /// `_id`.
+    pub id: String,
+    /// `created_at` (gateway clock).
+    pub created_at: Option<OffsetDateTime>,
+    /// `statuses`, one entry per target device.
+    pub statuses: Vec<DeviceStatus>,
+}
+
+impl CommandState {
+    /// `Some(outcome)` once every status is `success` or `fail`: success when all succeeded,
+    /// timeout when a failure message reports a timeout, fail otherwise.
+    pub fn outcome(&self) -> Option<Outcome> {
+        if self.statuses.is_empty() {
+            return None;
+        }
+        let mut outcome = Outcome::Success;
+        for s in &self.statuses {
+            match s.status {
+                Status::Success => {}
+                Status::Fail => {
+                    let timeout = s.status_message.as_deref().is_some_and(is_timeout_message);
+                    if timeout {
+                        outcome = Outcome::Timeout;
+                    } else if outcome == Outcome::Success {
+                        outcome = Outcome::Fail;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(outcome)
+    }
+
+    /// Gateway-side execution time: latest status change − creation, when both are known.
+    pub fn gateway_time(&self) -> Option<Duration> {
+        let created = self.created_at?;
+        let done = self.statuses.iter().filter_map(|s| s.updated_at).max()?;
+        let d = done - created;
+        if d.is_negative() {
+            None
+        } else {
+            Duration::try_from(d).ok()
+        }
+    }
+
+    /// Decodes a command JSON object.
+    pub fn from_json(value: &serde_json::Value) -> Result<CommandState, ApiError> {
+        let id = value
+            .get("_id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| ApiError::Decode("command without a string `_id`".to_owned()))?
+            .to_owned();
+        let created_at = value
+            .get("created_at")
+            .and_then(|v| v.as_str())
+            .and_then(parse_time);
+        let mut statuses = Vec::new();
+        match value.get("statuses") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(map)) => {
+                for (device_id, entry) in map {
+                    let status = entry
+                        .get("status")
+                        .and_then(|v| v.as_str())
+                        .ok_or_else(|| {
+                            ApiError::Decode(format!(
+                                "statuses.{device_id} without a string `status`"
+                            ))
+                        })?;
+                    let updated_at = entry
+                        .get("updated_at")
+                        .and_then(|v| v.as_str())
+                        .and_then(parse_time)
+                        .or_else(|| last_transition(entry));
+                    statuses.push(DeviceStatus {
+                        device_id: device_id.clone(),
+                        status: Status::parse(status),
+                        status_message: entry
+                            .get("status_message")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned),
+                        updated_at,
+                    });
+                }
+            }
+            Some(other) => {
+                return Err(ApiError::Decode(format!(
+                    "`statuses` is not an object: {other}"
+                )));
+            }
+        }
+        Ok(CommandState {
+            id,
+            created_at,
+            statuses,
+        })
+    }
+}
+
+fn last_transition(entry: &serde_json::Value) -> Option<OffsetDateTime> {
+    entry
+        .get("transitions")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.get("at")?.as_str().and_then(parse_time))
+        .max()
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// Whether a failure message reports a timeout.
+pub fn is_timeout_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("timeout") || m.contains("timed out")
+}
+
+/// One device of `GET /devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeviceRecord {
+    /// `_id`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// `unique_id` (the LwM2M endpoint name).
+    pub unique_id: String,
+    /// `parent_device_id`, for sub-devices.
+    #[serde(default)]
+    pub parent_device_id: Option<String>,
+    /// `attached_device_ids`, for devices with sub-devices.
+    #[serde(default)]
+    pub attached_device_ids: Vec<String>,
+}
+
+/// A page of `GET /devices?page_meta=true`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DevicePage {
+    /// Devices in total.
+    pub total: u64,
+    /// This page's devices.
+    pub resources: Vec<DeviceRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outcome_needs_every_status_terminal() {
+        let v = json!({"_id": "c1", "created_at": "2026-01-01T00:00:00.000000Z", "statuses": {
+            "d1": {"status": "success", "updated_at": "2026-01-01T00:00:00.020000Z"},
+            "d2": {"status": "sent"}}});
+        let s = CommandState::from_json(&v).unwrap();
+        assert_eq!(s.outcome(), None);
+        let v = json!({"_id": "c1", "created_at": "2026-01-01T00:00:00.000000Z", "statuses": {
+            "d1": {"status": "success", "updated_at": "2026-01-01T00:00:00.020000Z"},
+            "d2": {"status": "fail", "status_message": "timeout", "transitions": [{"status": "fail", "at": "2026-01-01T00:00:10.000500Z"}]}}});
+        let s = CommandState::from_json(&v).unwrap();
+        assert_eq!(s.outcome(), Some(Outcome::Timeout));
+        assert_eq!(s.gateway_time(), Some(Duration::from_micros(10_000_500)));
+    }
+
+    #[test]
+    fn fail_without_timeout_message_is_a_fail() {
+        let v = json!({"_id": "c", "statuses": {"d": {"status": "fail", "status_message": "4.04 Not Found"}}});
+        assert_eq!(
+            CommandState::from_json(&v).unwrap().outcome(),
+            Some(Outcome::Fail)
+        );
+        let v = json!({"_id": "c", "statuses": {}});
+        assert_eq!(CommandState::from_json(&v).unwrap().outcome(), None);
+    }
+
+    #[test]
+    fn malformed_commands_are_decode_errors() {
+        assert!(matches!(
+            CommandState::from_json(&json!({"statuses": {}})),
+            Err(ApiError::Decode(_))
+        ));
+        assert!(matches!(
+            CommandState::from_json(&json!({"_id": "c", "statuses": []})),
+            Err(ApiError::Decode(_))
+        ));
+        assert!(matches!(
+            CommandState::from_json(&json!({"_id": "c", "statuses": {"d": {}}})),
+            Err(ApiError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn timeout_messages_are_recognised() {
+        assert!(is_timeout_message("timeout"));
+        assert!(is_timeout_message("Request timed out after 3 attempts"));
+        assert!(!is_timeout_message("5.00 Internal Server Error"));
+    }
+}

@@ -1,0 +1,364 @@
+//! Load generation (open model, like wrk2) and completion detection.
+//!
+//! The scheduler waits until each intended send time and launches the command as its own
+//! task. When `max_in_flight` commands are already in flight the command is counted
+//! `dropped`; it is never silently delayed. Latency is measured from the intended send time,
+//! service time from the actual send, and the difference (scheduling lag) is recorded too.
+
+pub mod body;
+pub mod directory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::abort::AbortSignal;
+use crate::api::{ApiError, GatewayApi};
+use crate::metrics::{Completion, Recorder, SeriesKey};
+use crate::plan::{Plan, TargetRef};
+use crate::scenario::{LoadModel, Scenario};
+pub use directory::{DeviceIds, Directory, DirectoryError};
+
+/// Consecutive failed polls after which a command is given up (counted as an HTTP error).
+pub const MAX_CONSECUTIVE_POLL_ERRORS: u32 = 10;
+/// `timeout` assumed for commands that give none (the gateway's default).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the command tasks share.
+#[derive(Debug)]
+pub struct Engine<A> {
+    api: A,
+    scenario: Scenario,
+    plan: Plan,
+    directory: Directory,
+    recorder: Recorder,
+    bodies: Vec<Map<String, Value>>,
+    give_up: Vec<Duration>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// When each phase actually ran, relative to the run start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PhaseTiming {
+    /// When scheduling of the phase began.
+    pub started: Duration,
+    /// When scheduling of the phase ended.
+    pub ended: Duration,
+}
+
+/// What the load generation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// One entry per phase that started.
+    pub phases: Vec<PhaseTiming>,
+    /// Why the run was aborted, if it was.
+    pub aborted: Option<String>,
+    /// Commands still in flight when the drain timed out (cancelled, counted unfinished).
+    pub cancelled_in_drain: usize,
+    /// Time from the run start to the end of the drain.
+    pub total: Duration,
+}
+
+impl<A: GatewayApi> Engine<A> {
+    /// An engine for `scenario` against `api`, with targets resolved through `directory`.
+    pub fn new(
+        api: A,
+        scenario: Scenario,
+        plan: Plan,
+        directory: Directory,
+        recorder: Recorder,
+    ) -> Arc<Self> {
+        let bodies = scenario.commands.iter().map(body::base_body).collect();
+        let give_up = scenario
+            .commands
+            .iter()
+            .map(|c| {
+                scenario
+                    .poll
+                    .give_up_after
+                    .unwrap_or_else(|| body::give_up_after(c, DEFAULT_COMMAND_TIMEOUT))
+            })
+            .collect();
+        let in_flight = Arc::new(Semaphore::new(scenario.execution.max_in_flight));
+        Arc::new(Engine {
+            api,
+            scenario,
+            plan,
+            directory,
+            recorder,
+            bodies,
+            give_up,
+            in_flight,
+        })
+    }
+
+    /// The recorder the tasks write to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Runs every phase from `start`, then drains in-flight commands.
+    pub async fn run(self: &Arc<Self>, start: Instant, mut abort: AbortSignal) -> LoadReport {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut phases = Vec::new();
+        let mut aborted = None;
+        'phases: for (index, phase) in self.plan.phases().iter().enumerate() {
+            let phase_start = start + phase.start;
+            let phase_end = phase_start + phase.duration;
+            tokio::select! {
+                _ = tokio::time::sleep_until(phase_start) => {}
+                reason = abort.aborted() => { aborted = Some(reason); break 'phases; }
+            }
+            let started = Instant::now().saturating_duration_since(start);
+            match &phase.load {
+                LoadModel::Closed {
+                    concurrency,
+                    think_time,
+                } => {
+                    for worker in 0..*concurrency {
+                        let engine = Arc::clone(self);
+                        let think = *think_time;
+                        tasks.spawn(async move {
+                            engine
+                                .closed_worker(index, worker as u64, phase_end, think)
+                                .await
+                        });
+                    }
+                }
+                _ => {
+                    for planned in self.plan.phase_commands(index) {
+                        let intended = start + planned.at;
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(intended) => {}
+                            reason = abort.aborted() => {
+                                aborted = Some(reason);
+                                phases.push(PhaseTiming { started, ended: Instant::now().saturating_duration_since(start) });
+                                break 'phases;
+                            }
+                        }
+                        while tasks.try_join_next().is_some() {}
+                        self.launch(&mut tasks, index, intended, planned.command, planned.target);
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(phase_end) => {}
+                reason = abort.aborted() => {
+                    aborted = Some(reason);
+                    phases.push(PhaseTiming { started, ended: Instant::now().saturating_duration_since(start) });
+                    break 'phases;
+                }
+            }
+            phases.push(PhaseTiming {
+                started,
+                ended: Instant::now().saturating_duration_since(start),
+            });
+        }
+        let mut cancelled_in_drain = 0;
+        if aborted.is_none() {
+            let drain = async { while tasks.join_next().await.is_some() {} };
+            tokio::select! {
+                _ = drain => {}
+                _ = tokio::time::sleep(self.scenario.execution.drain_timeout) => {}
+                reason = abort.aborted() => aborted = Some(reason),
+            }
+        }
+        cancelled_in_drain += tasks.len();
+        // Cancelled tasks record themselves as unfinished when dropped.
+        tasks.shutdown().await;
+        LoadReport {
+            phases,
+            aborted,
+            cancelled_in_drain,
+            total: Instant::now().saturating_duration_since(start),
+        }
+    }
+
+    fn key(&self, phase: usize, command: usize, target: TargetRef) -> SeriesKey {
+        SeriesKey {
+            phase,
+            command,
+            target: target.kind(),
+        }
+    }
+
+    fn launch(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        phase: usize,
+        intended: Instant,
+        command: usize,
+        target: TargetRef,
+    ) {
+        let key = self.key(phase, command, target);
+        self.recorder.planned(key);
+        match Arc::clone(&self.in_flight).try_acquire_owned() {
+            Ok(permit) => {
+                let engine = Arc::clone(self);
+                tasks.spawn(async move {
+                    engine
+                        .execute(key, intended, command, target, Some(permit))
+                        .await
+                });
+            }
+            Err(_) => self.recorder.dropped(key),
+        }
+    }
+
+    async fn closed_worker(
+        self: Arc<Self>,
+        phase: usize,
+        worker: u64,
+        phase_end: Instant,
+        think_time: Duration,
+    ) {
+        let mut chooser = self.plan.chooser(phase, worker);
+        while Instant::now() < phase_end {
+            let (command, target) = chooser.next_choice();
+            let key = self.key(phase, command, target);
+            self.recorder.planned(key);
+            // Closed model: the intended time is the actual start (labelled closed-loop in
+            // reports; it cannot show coordinated omission).
+            Arc::clone(&self)
+                .execute(key, Instant::now(), command, target, None)
+                .await;
+            if !think_time.is_zero() {
+                tokio::time::sleep_until((Instant::now() + think_time).min(phase_end)).await;
+            }
+        }
+    }
+
+    /// Sends one command and polls it to completion, recording everything.
+    async fn execute(
+        self: Arc<Self>,
+        key: SeriesKey,
+        intended: Instant,
+        command: usize,
+        target: TargetRef,
+        _permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let sent_at = Instant::now();
+        self.recorder
+            .sent(key, sent_at.saturating_duration_since(intended));
+        let mut flight = InFlight {
+            recorder: &self.recorder,
+            key,
+            polls: 0,
+            settled: false,
+        };
+        let spec = &self.scenario.commands[command];
+        let Some((post_id, attached)) = self.directory.resolve(target, spec.targets.route) else {
+            flight.settle_error("no gateway _id for the target device");
+            return;
+        };
+        let body = body::send_body(
+            &self.bodies[command],
+            spec,
+            time::OffsetDateTime::now_utc(),
+            attached,
+        );
+        let mut state = match self.api.create_command(post_id, &body).await {
+            Ok(state) => state,
+            Err(ApiError::Rejected { .. }) => {
+                flight.settled = true;
+                self.recorder.rejected(key);
+                return;
+            }
+            Err(e) => {
+                flight.settle_error(&format!("create: {}", error_kind(&e)));
+                return;
+            }
+        };
+        let interval = self.scenario.poll.interval;
+        let deadline = sent_at + self.give_up[command];
+        let mut next_poll = Instant::now() + interval;
+        let mut consecutive_errors = 0u32;
+        loop {
+            if let Some(outcome) = state.outcome() {
+                let done = Instant::now();
+                flight.settled = true;
+                self.recorder.completed(
+                    key,
+                    Completion {
+                        outcome,
+                        latency: done.saturating_duration_since(intended),
+                        service_time: done.saturating_duration_since(sent_at),
+                        gateway_time: state.gateway_time(),
+                    },
+                    0,
+                );
+                return;
+            }
+            if next_poll >= deadline {
+                return; // dropped unsettled: counted unfinished
+            }
+            tokio::time::sleep_until(next_poll).await;
+            let poll_started = Instant::now();
+            next_poll = poll_started + interval;
+            flight.polls += 1;
+            match self.api.get_command(&state.id).await {
+                Ok(s) => {
+                    consecutive_errors = 0;
+                    state = s;
+                }
+                Err(ApiError::NotFound(_)) => {
+                    flight.settle_error("poll: 404, the command vanished");
+                    return;
+                }
+                Err(e) => {
+                    consecutive_errors += 1;
+                    self.recorder
+                        .poll_error(key, &format!("poll: {}", error_kind(&e)));
+                    if consecutive_errors >= MAX_CONSECUTIVE_POLL_ERRORS {
+                        flight.settle_error("poll: too many consecutive errors");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Error text without per-request details, so that error kinds stay few.
+fn error_kind(e: &ApiError) -> String {
+    match e {
+        ApiError::Status { status, .. } => format!("HTTP {status}"),
+        ApiError::Rejected { .. } => "HTTP 429".to_owned(),
+        ApiError::NotFound(_) => "HTTP 404".to_owned(),
+        ApiError::Transport(t) => format!("transport: {}", t.chars().take(120).collect::<String>()),
+        ApiError::Decode(d) => format!("decode: {}", d.chars().take(120).collect::<String>()),
+    }
+}
+
+/// Tracks one command; if dropped unsettled (gave up, cancelled, aborted) it is counted
+/// `unfinished`. Poll requests are always counted.
+struct InFlight<'a> {
+    recorder: &'a Recorder,
+    key: SeriesKey,
+    polls: u64,
+    settled: bool,
+}
+
+impl InFlight<'_> {
+    fn settle_error(&mut self, message: &str) {
+        self.settled = true;
+        self.recorder.http_error(self.key, message);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            self.recorder.polls(self.key, self.polls);
+        } else {
+            self.recorder.unfinished(self.key, self.polls);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
