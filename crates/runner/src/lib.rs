@@ -7,6 +7,7 @@ pub mod api;
 pub mod exec;
 pub mod metrics;
 pub mod plan;
+pub mod report;
 pub mod scenario;
 
 pub use scenario::{Scenario, ScenarioError};

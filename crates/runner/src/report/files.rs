@@ -1,0 +1,136 @@
+//! Run directories and the files written into them.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::aggregate;
+use super::summary::Summary;
+use crate::metrics::Metrics;
+use crate::scenario::Scenario;
+
+/// File name of the summary.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// File name of the HDR interval log.
+pub const HISTOGRAM_LOG: &str = "histograms.hlog";
+
+/// `<UTC yyyymmddThhmmssZ>-<scenario name>`.
+pub fn run_id(now: OffsetDateTime, scenario_name: &str) -> String {
+    let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = now
+        .to_offset(time::UtcOffset::UTC)
+        .format(fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string());
+    let short: String = scenario_name.chars().take(32).collect();
+    format!("{stamp}-{short}")
+}
+
+/// Creates `<out_dir>/<run_id>` (with a `-2`, `-3`... suffix if it exists); returns the path
+/// and the final run id.
+pub fn new_run_dir(out_dir: &Path, run_id: &str) -> std::io::Result<(PathBuf, String)> {
+    std::fs::create_dir_all(out_dir)?;
+    for n in 1..1000 {
+        let id = if n == 1 {
+            run_id.to_owned()
+        } else {
+            format!("{run_id}-{n}")
+        };
+        let dir = out_dir.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((dir, id)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "too many runs named {run_id} in {}",
+        out_dir.display()
+    )))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Writes `summary.json` into `dir`.
+pub fn write_summary(dir: &Path, summary: &Summary) -> std::io::Result<PathBuf> {
+    let path = dir.join(SUMMARY_FILE);
+    let mut text = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write_atomically(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// Writes every row's histograms as an HDR interval log (V2 + DEFLATE, base64), one interval
+/// per phase, tagged `<histogram>:phase=<p>;command=<c>;target=<t>;outcome=<o>`, so runs and
+/// shards can be merged exactly by adding histograms.
+pub fn write_histogram_log(
+    dir: &Path,
+    metrics: &Metrics,
+    scenario: &Scenario,
+    started: SystemTime,
+    phase_durations: &[Duration],
+) -> std::io::Result<PathBuf> {
+    let path = dir.join(HISTOGRAM_LOG);
+    let mut buf = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment("fleetbench histograms: values in microseconds")
+            .with_start_time(started)
+            .begin_log_with(&mut buf, &mut serializer)
+            .map_err(std::io::Error::other)?;
+        let mut phase_start = Duration::ZERO;
+        let starts: Vec<Duration> = phase_durations
+            .iter()
+            .map(|d| {
+                let s = phase_start;
+                phase_start += *d;
+                s
+            })
+            .collect();
+        for ((phase, label, target), agg) in aggregate::by_row(metrics, scenario) {
+            let phase_name = scenario.phases.get(phase).map_or("", |p| p.name.as_str());
+            let start = starts.get(phase).copied().unwrap_or_default();
+            let length = phase_durations.get(phase).copied().unwrap_or_default();
+            let base = format!(
+                "phase={phase_name};command={label};target={}",
+                target.as_str()
+            );
+            let mut entries = vec![(format!("sched_lag:{base}"), agg.sched_lag.clone())];
+            for (outcome, h) in &agg.outcomes {
+                let o = outcome.as_str();
+                entries.push((format!("latency:{base};outcome={o}"), h.latency.clone()));
+                entries.push((
+                    format!("service_time:{base};outcome={o}"),
+                    h.service_time.clone(),
+                ));
+                if !h.gateway_time.is_empty() {
+                    entries.push((
+                        format!("gateway_time:{base};outcome={o}"),
+                        h.gateway_time.clone(),
+                    ));
+                }
+            }
+            for (tag, h) in entries {
+                let Some(tag) = Tag::new(&tag) else { continue };
+                writer
+                    .write_histogram(h.inner(), start, length, Some(tag))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            }
+        }
+    }
+    write_atomically(&path, &buf)?;
+    Ok(path)
+}

@@ -1,0 +1,331 @@
+//! `summary.json`: the machine-readable result of a run (schema in results/README.md).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::aggregate::{self, Aggregate, per_second, ratio};
+use super::thresholds::{ThresholdResult, evaluate};
+use crate::exec::LoadReport;
+use crate::metrics::{Counts, Metrics, Stats};
+use crate::scenario::{LoadModel, Scenario, Target};
+
+/// Version of the `summary.json` layout; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// `<UTC timestamp>-<scenario name>`.
+    pub run_id: String,
+    /// What was run.
+    pub scenario: ScenarioInfo,
+    /// Against what.
+    pub target: TargetInfo,
+    /// Wall-clock start of the load (RFC 3339 UTC).
+    pub started_at: String,
+    /// Wall-clock end of the run (RFC 3339 UTC).
+    pub finished_at: String,
+    /// Why the run was cut short, if it was.
+    pub aborted: Option<String>,
+    /// Generator settings that shape the numbers.
+    pub settings: Settings,
+    /// One entry per phase that started.
+    pub phases: Vec<PhaseSummary>,
+    /// Everything merged.
+    pub total: Row,
+    /// Per phase × command label × target kind.
+    pub rows: Vec<Row>,
+    /// Per phase × command label × target kind × outcome.
+    pub series: Vec<Series>,
+    /// Distinct error messages and how often they occurred.
+    pub errors: Vec<ErrorCount>,
+    /// Every threshold with its measured value.
+    pub thresholds: Vec<ThresholdResult>,
+    /// True when every threshold held (and the run was not aborted).
+    pub thresholds_passed: bool,
+}
+
+/// Scenario identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Name.
+    pub name: String,
+    /// File it came from.
+    pub origin: String,
+    /// Seed.
+    pub seed: u64,
+    /// Devices over all classes.
+    pub devices: usize,
+    /// Sub-devices over all classes.
+    pub sub_devices: usize,
+}
+
+/// Target identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// `embedded` or `external`.
+    pub mode: String,
+    /// REST base URL used.
+    pub url: String,
+}
+
+/// Generator settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Poll interval of completion detection, ms (latencies are quantised up by at most this
+    /// plus one request round trip).
+    pub poll_interval_ms: f64,
+    /// In-flight bound.
+    pub max_in_flight: usize,
+    /// HdrHistogram precision.
+    pub histogram_significant_digits: u8,
+}
+
+/// One phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    /// Name.
+    pub name: String,
+    /// `constant`, `poisson`, `ramping` or `closed`.
+    pub model: String,
+    /// False for the closed model: its latencies are closed-loop (no intended schedule).
+    pub open_model: bool,
+    /// Planned length, s.
+    pub planned_duration_s: f64,
+    /// Actual length, s.
+    pub actual_duration_s: f64,
+    /// Mean planned rate (open models), commands/s.
+    pub intended_rate: Option<f64>,
+    /// The phase's row (every command and target merged).
+    pub row: Row,
+}
+
+/// Counters and statistics of a group of series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Phase name (`None`: every phase).
+    pub phase: Option<String>,
+    /// Command label (`None`: every command).
+    pub command: Option<String>,
+    /// `gateway` / `sub_device` (`None`: both).
+    pub target: Option<String>,
+    /// Counters.
+    pub counts: Counts,
+    /// Sent per second of phase time.
+    pub achieved_rate: f64,
+    /// Poll requests per sent command.
+    pub polls_per_command: Option<f64>,
+    /// success / sent.
+    pub success_rate: Option<f64>,
+    /// Completion − intended send, every outcome.
+    pub latency_ms: Option<Stats>,
+    /// Completion − actual send, every outcome.
+    pub service_time_ms: Option<Stats>,
+    /// Actual − intended send.
+    pub sched_lag_ms: Option<Stats>,
+    /// Gateway-reported execution time, when the gateway reports timestamps.
+    pub gateway_time_ms: Option<Stats>,
+}
+
+/// One outcome of one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Phase name.
+    pub phase: String,
+    /// Command label.
+    pub command: String,
+    /// `gateway` or `sub_device`.
+    pub target: String,
+    /// `success`, `fail` or `timeout`.
+    pub outcome: String,
+    /// Commands.
+    pub count: u64,
+    /// Per second of phase time.
+    pub rate: f64,
+    /// Completion − intended send.
+    pub latency_ms: Option<Stats>,
+    /// Completion − actual send.
+    pub service_time_ms: Option<Stats>,
+    /// Gateway-reported execution time.
+    pub gateway_time_ms: Option<Stats>,
+}
+
+/// An error message and its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    /// The message (bounded length; `other` collects kinds beyond the bound).
+    pub message: String,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// What [`build`] needs besides the metrics.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// Run id.
+    pub run_id: String,
+    /// Target identity.
+    pub target: TargetInfo,
+    /// Wall-clock start.
+    pub started_at: String,
+    /// Wall-clock end.
+    pub finished_at: String,
+}
+
+fn row(
+    phase: Option<String>,
+    command: Option<String>,
+    target: Option<String>,
+    agg: &Aggregate,
+    over: Duration,
+) -> Row {
+    let all = agg.all_outcomes();
+    let c = agg.counts;
+    Row {
+        phase,
+        command,
+        target,
+        counts: c,
+        achieved_rate: per_second(c.sent, over),
+        polls_per_command: ratio(c.poll_requests, c.sent),
+        success_rate: ratio(c.success, c.sent),
+        latency_ms: all.latency.stats(),
+        service_time_ms: all.service_time.stats(),
+        sched_lag_ms: agg.sched_lag.stats(),
+        gateway_time_ms: all.gateway_time.stats(),
+    }
+}
+
+/// Actual duration of each phase (planned duration for phases that did not start).
+pub fn phase_durations(scenario: &Scenario, load: &LoadReport) -> Vec<Duration> {
+    scenario
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            load.phases
+                .get(i)
+                .map_or(Duration::ZERO, |t| t.ended.saturating_sub(t.started))
+        })
+        .collect()
+}
+
+/// Builds the summary of a run and evaluates its thresholds.
+pub fn build(
+    scenario: &Scenario,
+    metrics: &Metrics,
+    load: &LoadReport,
+    facts: RunFacts,
+) -> Summary {
+    let durations = phase_durations(scenario, load);
+    let total_duration: Duration = durations.iter().sum();
+    let by_row = aggregate::by_row(metrics, scenario);
+
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    for ((phase, label, target), agg) in &by_row {
+        let phase_name = scenario
+            .phases
+            .get(*phase)
+            .map_or_else(String::new, |p| p.name.clone());
+        let over = durations.get(*phase).copied().unwrap_or_default();
+        rows.push(row(
+            Some(phase_name.clone()),
+            Some(label.clone()),
+            Some(target.as_str().to_owned()),
+            agg,
+            over,
+        ));
+        for (outcome, h) in &agg.outcomes {
+            series.push(Series {
+                phase: phase_name.clone(),
+                command: label.clone(),
+                target: target.as_str().to_owned(),
+                outcome: outcome.as_str().to_owned(),
+                count: h.latency.len(),
+                rate: per_second(h.latency.len(), over),
+                latency_ms: h.latency.stats(),
+                service_time_ms: h.service_time.stats(),
+                gateway_time_ms: h.gateway_time.stats(),
+            });
+        }
+    }
+
+    let phases = scenario
+        .phases
+        .iter()
+        .enumerate()
+        .take(load.phases.len())
+        .map(|(i, p)| {
+            let agg = aggregate::select(metrics, scenario, |name, _, _| name == p.name);
+            let actual = durations[i];
+            PhaseSummary {
+                name: p.name.clone(),
+                model: p.load.name().to_owned(),
+                open_model: p.load.is_open(),
+                planned_duration_s: p.duration.as_secs_f64(),
+                actual_duration_s: actual.as_secs_f64(),
+                intended_rate: match &p.load {
+                    LoadModel::Closed { .. } => None,
+                    model => Some(
+                        crate::plan::Arrivals::expected_count(model, p.duration)
+                            / p.duration.as_secs_f64(),
+                    ),
+                },
+                row: row(Some(p.name.clone()), None, None, &agg, actual),
+            }
+        })
+        .collect();
+
+    let everything = aggregate::select(metrics, scenario, |_, _, _| true);
+    let total = row(None, None, None, &everything, total_duration);
+    let thresholds = evaluate(scenario, metrics, &durations);
+    let thresholds_passed = load.aborted.is_none() && thresholds.iter().all(|t| t.passed);
+    let errors = metrics
+        .errors
+        .iter()
+        .map(|(m, c)| ErrorCount {
+            message: m.clone(),
+            count: *c,
+        })
+        .collect();
+
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        run_id: facts.run_id,
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            origin: scenario.origin.clone(),
+            seed: scenario.seed,
+            devices: scenario.fleet.device_count(),
+            sub_devices: scenario.fleet.sub_device_count(),
+        },
+        target: facts.target,
+        started_at: facts.started_at,
+        finished_at: facts.finished_at,
+        aborted: load.aborted.clone(),
+        settings: Settings {
+            poll_interval_ms: scenario.poll.interval.as_secs_f64() * 1000.0,
+            max_in_flight: scenario.execution.max_in_flight,
+            histogram_significant_digits: crate::metrics::SIGFIG,
+        },
+        phases,
+        total,
+        rows,
+        series,
+        errors,
+        thresholds,
+        thresholds_passed,
+    }
+}
+
+/// Target identity of a scenario's target (the URL is filled in by the run).
+pub fn target_mode(target: &Target) -> &'static str {
+    match target {
+        Target::Embedded => "embedded",
+        Target::External { .. } => "external",
+    }
+}

@@ -1,0 +1,234 @@
+//! Summary, threshold and table tests on hand-made metrics.
+
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::exec::{LoadReport, PhaseTiming};
+use crate::metrics::{Completion, Outcome, Recorder, SeriesKey};
+use crate::plan::TargetKind;
+use crate::scenario::Scenario;
+
+const TEXT: &str = r#"
+name = "rep"
+thresholds = ["latency.p99 < 150ms", "success_rate > 0.99", "dropped == 0", "latency.p50{command=lwm2m_request:read} < 10.1ms", "timeout_rate < 0.01", "timeouts == 0"]
+[[phases]]
+name = "one"
+duration = "10s"
+load = { model = "constant", rate = 100 }
+[[fleet.classes]]
+name = "a"
+count = 2
+sub_devices = 1
+[[commands]]
+command_type = "lwm2m_request"
+type = "read"
+endpoint = "/3/0/0"
+[[commands]]
+command_type = "reboot"
+targets = { kind = "sub_device" }
+"#;
+
+fn facts() -> RunFacts {
+    RunFacts {
+        run_id: "r".into(),
+        target: TargetInfo {
+            mode: "embedded".into(),
+            url: "http://127.0.0.1:1".into(),
+        },
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: "2026-01-01T00:00:10Z".into(),
+    }
+}
+
+fn load() -> LoadReport {
+    LoadReport {
+        phases: vec![PhaseTiming {
+            started: Duration::ZERO,
+            ended: Duration::from_secs(10),
+        }],
+        aborted: None,
+        cancelled_in_drain: 0,
+        total: Duration::from_secs(10),
+    }
+}
+
+fn record(r: &Recorder, command: usize, target: TargetKind, ms: u64, outcome: Outcome) {
+    let key = SeriesKey {
+        phase: 0,
+        command,
+        target,
+    };
+    r.planned(key);
+    r.sent(key, Duration::from_micros(50));
+    let d = Duration::from_millis(ms);
+    r.completed(
+        key,
+        Completion {
+            outcome,
+            latency: d,
+            service_time: d,
+            gateway_time: None,
+        },
+        2,
+    );
+}
+
+#[test]
+fn summary_merges_histograms_and_checks_thresholds() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    // 900 reads at 10 ms, 100 reboots at 100 ms (1 of them a timeout at 200 ms).
+    for _ in 0..900 {
+        record(&r, 0, TargetKind::Gateway, 10, Outcome::Success);
+    }
+    for _ in 0..99 {
+        record(&r, 1, TargetKind::SubDevice, 100, Outcome::Success);
+    }
+    record(&r, 1, TargetKind::SubDevice, 200, Outcome::Timeout);
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+
+    assert_eq!(summary.schema_version, SCHEMA_VERSION);
+    assert_eq!(summary.total.counts.sent, 1000);
+    assert_eq!(summary.total.achieved_rate, 100.0);
+    assert_eq!(summary.total.polls_per_command, Some(2.0));
+    let lat = summary.total.latency_ms.unwrap();
+    assert!((lat.p50 - 10.0).abs() < 0.02);
+    assert!((lat.p99 - 100.0).abs() < 0.1, "merged p99 {}", lat.p99);
+    assert!((lat.max - 200.0).abs() < 0.2);
+    assert_eq!(summary.rows.len(), 2);
+    assert_eq!(
+        summary.series.len(),
+        3,
+        "read/success, reboot/success, reboot/timeout"
+    );
+    let reboot = summary
+        .rows
+        .iter()
+        .find(|r| r.command.as_deref() == Some("reboot"))
+        .unwrap();
+    assert_eq!(reboot.target.as_deref(), Some("sub_device"));
+    assert_eq!(reboot.counts.timeout, 1);
+    assert_eq!(reboot.achieved_rate, 10.0);
+
+    let by_expr = |e: &str| {
+        summary
+            .thresholds
+            .iter()
+            .find(|t| t.expr.starts_with(e))
+            .unwrap()
+            .clone()
+    };
+    assert!(by_expr("latency.p99").passed);
+    assert!(by_expr("success_rate").passed);
+    assert_eq!(by_expr("success_rate").value, Some(0.999));
+    assert!(!by_expr("timeouts").passed);
+    assert!(by_expr("dropped").passed);
+    assert!(by_expr("latency.p50{").passed);
+    assert!(by_expr("timeout_rate").passed);
+    assert!(!summary.thresholds_passed);
+    assert_eq!(summary.phases[0].intended_rate, Some(100.0));
+}
+
+#[test]
+fn thresholds_without_data_fail() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let summary = build(&s, &Recorder::new().snapshot(), &load(), facts());
+    let p99 = &summary.thresholds[0];
+    assert_eq!(p99.value, None);
+    assert!(!p99.passed);
+    assert!(
+        summary.thresholds[2].passed,
+        "dropped == 0 holds on no data"
+    );
+}
+
+#[test]
+fn aborted_runs_never_pass() {
+    let s = Scenario::from_str(
+        &TEXT.replace("thresholds = [", "thresholds = [\"dropped == 0\"] #"),
+        "rep.toml",
+    )
+    .unwrap();
+    let mut l = load();
+    l.aborted = Some("Ctrl-C".into());
+    let summary = build(&s, &Recorder::new().snapshot(), &l, facts());
+    assert!(summary.thresholds.iter().all(|t| t.passed));
+    assert!(!summary.thresholds_passed);
+    assert!(render_table(&summary).contains("ABORTED: Ctrl-C"));
+}
+
+#[test]
+fn table_shows_the_summary_numbers() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    for _ in 0..10 {
+        record(&r, 0, TargetKind::Gateway, 20, Outcome::Success);
+    }
+    record(&r, 0, TargetKind::Gateway, 20, Outcome::Fail);
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+    let table = render_table(&summary);
+    let header = table.lines().nth(1).unwrap();
+    for col in [
+        "phase", "command", "target", "sent", "rate/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+        "max ms", "fails", "timeouts",
+    ] {
+        assert!(header.contains(col), "{col} missing in {header}");
+    }
+    let row = table.lines().find(|l| l.starts_with("one")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols[..5],
+        ["one", "lwm2m_request:read", "gateway", "11", "1.1"]
+    );
+    assert_eq!(cols[5], "20.0");
+    assert_eq!(cols[10], "1", "one fail");
+    assert!(table.contains("threshold FAIL: success_rate > 0.99"));
+    assert!(table.lines().any(|l| l.starts_with("TOTAL")));
+}
+
+#[test]
+fn files_round_trip() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    record(&r, 0, TargetKind::Gateway, 20, Outcome::Success);
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+    let out = std::env::temp_dir().join(format!("fleetbench-rep-{}", std::process::id()));
+    let (dir, id) = new_run_dir(&out, "x").unwrap();
+    let (_, id2) = new_run_dir(&out, "x").unwrap();
+    assert_eq!((id.as_str(), id2.as_str()), ("x", "x-2"));
+    let path = write_summary(&dir, &summary).unwrap();
+    let back: Summary = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(back, summary);
+    let log = write_histogram_log(
+        &dir,
+        &r.snapshot(),
+        &s,
+        SystemTime::UNIX_EPOCH,
+        &[Duration::from_secs(10)],
+    )
+    .unwrap();
+    let bytes = std::fs::read(log).unwrap();
+    let entries: Vec<_> =
+        hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&bytes)
+            .filter_map(|e| match e {
+                Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(h)) => {
+                    Some(h.tag().map(|t| t.as_str().to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+    assert!(
+        entries.contains(&Some(
+            "latency:phase=one;command=lwm2m_request:read;target=gateway;outcome=success"
+                .to_owned()
+        )),
+        "{entries:?}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn run_ids_are_utc_stamp_and_name() {
+    let t = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+    assert_eq!(run_id(t, "smoke"), "20260101T000000Z-smoke");
+}
