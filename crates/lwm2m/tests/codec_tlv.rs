@@ -252,6 +252,36 @@ fn malformed_input_names_offset_and_reason() {
             0,
             "expected resource instance 1",
         ),
+        (
+            &instance,
+            "C1 09 64 C1 0A 0F C1 09 65",
+            6,
+            "resource id 9 appears twice in the payload for /3/0",
+        ),
+        (
+            &Lwm2mPath::object(3),
+            "03 00 C1 09 64 03 01 C1 09 64 03 00 C1 0A 0F",
+            10,
+            "object instance id 0 appears twice",
+        ),
+        (
+            &instance,
+            "86 06 41 00 01 41 00 05",
+            5,
+            "resource instance id 0 appears twice in multiple resource 6",
+        ),
+        (
+            &instance,
+            "06 00 C1 09 64 C1 09 64",
+            5,
+            "resource id 9 appears twice in object instance 0",
+        ),
+        (
+            &Lwm2mPath::resource(3, 0, 9),
+            "C1 09 64 41 00 01",
+            3,
+            "mixes with resource TLVs",
+        ),
     ];
     for (base, payload, offset, reason) in cases {
         let (got_offset, got_reason) = malformed(base, payload);

@@ -11,7 +11,7 @@
 //! booleans 1 byte, object links 4 bytes (object, instance), strings UTF-8, opaque raw.
 //! Decoding takes the types from the [`TypeLookup`]; unknown resources decode as opaque.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{CodecError, Record, TypeLookup, type_of};
 use crate::content_format::ContentFormat;
@@ -320,7 +320,9 @@ pub fn decode(
 ) -> Result<Vec<Record>, CodecError> {
     let mut records = Vec::new();
     let decoder = Decoder { base, types };
-    for entry in parse_entries(payload, 0)? {
+    let entries = parse_entries(payload, 0)?;
+    check_level(&entries, &format!("the payload for {base}"))?;
+    for entry in entries {
         let expected = |kinds: &str| unexpected(base, &entry, kinds);
         match (
             base.instance,
@@ -373,6 +375,46 @@ pub fn decode(
     Ok(records)
 }
 
+/// Rejects a level whose entries repeat an id or mix kinds (object instances with resources,
+/// resources with resource instances): such payloads have no single meaning and could not be
+/// re-encoded in the same order.
+fn check_level(entries: &[TlvEntry<'_>], level: &str) -> Result<(), CodecError> {
+    let class = |kind: TlvKind| match kind {
+        TlvKind::ObjectInstance => 0,
+        TlvKind::Resource | TlvKind::MultipleResource => 1,
+        TlvKind::ResourceInstance => 2,
+    };
+    let mut seen = HashSet::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(first) = entries.first()
+            && class(first.kind) != class(entry.kind)
+        {
+            return Err(CodecError::malformed(
+                FORMAT,
+                entry.offset,
+                format!(
+                    "{} TLV {} in {level} mixes with {} TLVs",
+                    entry.kind.name(),
+                    entry.id,
+                    first.kind.name()
+                ),
+            ));
+        }
+        if !seen.insert(entry.id) {
+            return Err(CodecError::malformed(
+                FORMAT,
+                entry.offset,
+                format!(
+                    "{} id {} appears twice in {level}",
+                    entry.kind.name(),
+                    entry.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn unexpected(base: &Lwm2mPath, entry: &TlvEntry<'_>, expected: &str) -> CodecError {
     CodecError::malformed(
         FORMAT,
@@ -407,7 +449,9 @@ impl Decoder<'_, '_> {
         entry: &TlvEntry<'_>,
         out: &mut Vec<Record>,
     ) -> Result<(), CodecError> {
-        for child in parse_entries(entry.value, entry.value_offset)? {
+        let children = parse_entries(entry.value, entry.value_offset)?;
+        check_level(&children, &format!("object instance {instance}"))?;
+        for child in children {
             match child.kind {
                 TlvKind::Resource | TlvKind::MultipleResource => {
                     self.resource(instance, &child, out)?
@@ -445,7 +489,9 @@ impl Decoder<'_, '_> {
             out.push(Record::new(path, value));
             return Ok(());
         }
-        for child in parse_entries(entry.value, entry.value_offset)? {
+        let children = parse_entries(entry.value, entry.value_offset)?;
+        check_level(&children, &format!("multiple resource {}", entry.id))?;
+        for child in children {
             if child.kind != TlvKind::ResourceInstance {
                 return Err(CodecError::malformed(
                     FORMAT,

@@ -1,0 +1,13 @@
+//! Fuzz target `block_option`: feeds the input to `fleetbench_lwm2m::codec::harness::block_option`, the same
+//! entry point `crates/lwm2m/tests/corpus_replay.rs` replays the seed corpus through, and
+//! crashes when a round-trip invariant breaks (a panic inside the decoder crashes too).
+#![no_main]
+
+use fleetbench_lwm2m::codec::harness::{self, Check};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Check::Violated(why) = harness::block_option(data) {
+        panic!("{why}");
+    }
+});
