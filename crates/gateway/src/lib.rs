@@ -1,87 +1,23 @@
 //! The fleetbench mock gateway: the EdgeIQ-style Gateway Command REST API in front of an
 //! LwM2M server.
 //!
-//! PUBLIC SURFACE CONTRACT (the runner and the binary use it): keep these names and
-//! signatures; extend freely.
+//! - [`api`]: the axum routes, auth, errors, JSON and query handling.
+//! - [`engine`]: the command lifecycle; reaches devices through [`engine::DeviceLink`].
+//! - [`lwm2m_server`]: registrations over CoAP/UDP and the [`engine::DeviceLink`] over them.
+//! - [`store`], [`model`]: bounded in-memory stores and the domain types.
+//!
+//! The public surface used by the runner and the binary is [`GatewayConfig`], [`start`] and
+//! [`RunningGateway`].
 
-use std::net::SocketAddr;
-use std::time::Duration;
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod lwm2m_server;
+pub mod model;
+mod running;
+pub mod state;
+pub mod store;
 
-/// How to start a gateway.
-#[derive(Debug, Clone)]
-pub struct GatewayConfig {
-    /// HTTP listen address (port 0 picks a free port).
-    pub http_addr: SocketAddr,
-    /// CoAP (LwM2M server) listen address (port 0 picks a free port).
-    pub coap_addr: SocketAddr,
-    /// Accepted raw tokens for the `Authorization` header.
-    pub tokens: Vec<String>,
-    /// Largest accepted request body, in bytes (413 beyond).
-    pub max_body_bytes: usize,
-    /// Most in-flight (non-terminal) commands before create answers 429.
-    pub max_in_flight: usize,
-    /// Completed commands kept before the oldest are evicted.
-    pub retention: usize,
-    /// `timeout` applied when a command gives none.
-    pub default_timeout: Duration,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            coap_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tokens: vec!["fleetbench-token".to_owned()],
-            max_body_bytes: 1 << 20,
-            max_in_flight: 100_000,
-            retention: 200_000,
-            default_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Why the gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// A listen address could not be bound.
-    #[error("cannot bind {what} on {addr}: {source}")]
-    Bind {
-        /// `http` or `coap`.
-        what: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Not built yet.
-    #[error("the gateway is not implemented yet")]
-    NotImplemented,
-}
-
-/// A running gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].
-#[derive(Debug)]
-pub struct RunningGateway {
-    http_addr: SocketAddr,
-    coap_addr: SocketAddr,
-}
-
-impl RunningGateway {
-    /// The bound HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    /// The bound CoAP address devices register with.
-    pub fn coap_addr(&self) -> SocketAddr {
-        self.coap_addr
-    }
-
-    /// Stops serving and waits for the tasks to end.
-    pub async fn shutdown(self) {}
-}
-
-/// Binds both listeners and starts serving.
-pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
-    let _ = config;
-    Err(GatewayError::NotImplemented)
-}
+pub use config::GatewayConfig;
+pub use running::{GatewayError, RunningGateway, start, start_with_link};

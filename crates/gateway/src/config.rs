@@ -1,0 +1,52 @@
+//! Gateway configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How to start a gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// HTTP listen address (port 0 picks a free port).
+    pub http_addr: SocketAddr,
+    /// CoAP (LwM2M server) listen address (port 0 picks a free port).
+    pub coap_addr: SocketAddr,
+    /// Accepted raw tokens for the `Authorization` header.
+    pub tokens: Vec<String>,
+    /// Largest accepted request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most in-flight (non-terminal) commands before create answers 429.
+    pub max_in_flight: usize,
+    /// Completed commands kept before the oldest are evicted.
+    pub retention: usize,
+    /// `timeout` applied when a command gives none.
+    pub default_timeout: Duration,
+    /// Seed of every random choice (ids, CoAP message ids and tokens).
+    pub seed: u64,
+    /// Most devices (gateways plus attached devices) the gateway keeps.
+    pub max_devices: usize,
+    /// Most simultaneously active LwM2M observations.
+    pub max_observations: usize,
+    /// Events buffered per server-sent-events subscriber before it is told it lagged.
+    pub events_buffer: usize,
+    /// Total bytes of uploaded and downloaded files kept (oldest evicted first).
+    pub max_file_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            coap_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tokens: vec!["fleetbench-token".to_owned()],
+            max_body_bytes: 1 << 20,
+            max_in_flight: 100_000,
+            retention: 200_000,
+            default_timeout: Duration::from_secs(30),
+            seed: 0,
+            max_devices: 1_000_000,
+            max_observations: 100_000,
+            events_buffer: 4096,
+            max_file_bytes: 256 << 20,
+        }
+    }
+}

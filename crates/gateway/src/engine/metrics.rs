@@ -1,0 +1,212 @@
+//! Counters for `GET /metrics` (Prometheus text format). All lock-free.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::model::{CommandType, Status};
+
+const TYPES: usize = CommandType::ALL.len();
+
+/// Every counter the gateway keeps.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    created: [AtomicU64; TYPES],
+    terminal: [[AtomicU64; 2]; TYPES],
+    attempts: [AtomicU64; 3],
+    rejected_busy: AtomicU64,
+    /// LwM2M Register requests accepted.
+    pub registrations: AtomicU64,
+    /// LwM2M Update requests accepted.
+    pub registration_updates: AtomicU64,
+    /// LwM2M De-register requests accepted.
+    pub deregistrations: AtomicU64,
+    /// Registrations whose lifetime lapsed.
+    pub registration_expiries: AtomicU64,
+    /// Malformed registrations refused.
+    pub registrations_rejected: AtomicU64,
+    /// CoAP retransmissions by the LwM2M server.
+    pub coap_retransmissions: AtomicU64,
+    /// Observe notifications received.
+    pub notifications: AtomicU64,
+    /// Events dropped for lagging SSE subscribers.
+    pub events_lagged: AtomicU64,
+}
+
+/// Values read from elsewhere at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Commands with a non-terminal target.
+    pub in_flight: usize,
+    /// Devices with a live registration.
+    pub active_devices: usize,
+    /// Known devices.
+    pub devices: usize,
+    /// Active observations.
+    pub observations: usize,
+    /// Stored commands.
+    pub stored_commands: usize,
+}
+
+impl Metrics {
+    /// Counts a created command.
+    pub fn created(&self, kind: CommandType) {
+        self.created[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a target reaching `status` (success or fail).
+    pub fn terminal(&self, kind: CommandType, status: Status) {
+        let slot = usize::from(status == Status::Fail);
+        self.terminal[kind.index()][slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an attempt by outcome (0 success, 1 fail, 2 timeout).
+    pub fn attempt(&self, outcome: crate::model::AttemptOutcome) {
+        use crate::model::AttemptOutcome::*;
+        let slot = match outcome {
+            Success => 0,
+            Fail => 1,
+            Timeout => 2,
+        };
+        self.attempts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a create refused with 429.
+    pub fn busy(&self) {
+        self.rejected_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self, gauges: Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        header(
+            &mut out,
+            "fleetbench_gateway_commands_created_total",
+            "counter",
+            "Gateway commands created, by type.",
+        );
+        for kind in CommandType::ALL {
+            let _ = writeln!(
+                out,
+                "fleetbench_gateway_commands_created_total{{command_type=\"{kind}\"}} {}",
+                get(&self.created[kind.index()])
+            );
+        }
+        header(
+            &mut out,
+            "fleetbench_gateway_command_targets_total",
+            "counter",
+            "Command targets that reached a terminal status, by type and status.",
+        );
+        for kind in CommandType::ALL {
+            for (slot, status) in ["success", "fail"].iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "fleetbench_gateway_command_targets_total{{command_type=\"{kind}\",status=\"{status}\"}} {}",
+                    get(&self.terminal[kind.index()][slot])
+                );
+            }
+        }
+        header(
+            &mut out,
+            "fleetbench_gateway_attempts_total",
+            "counter",
+            "Attempts to carry a command to a device, by outcome.",
+        );
+        for (slot, outcome) in ["success", "fail", "timeout"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "fleetbench_gateway_attempts_total{{outcome=\"{outcome}\"}} {}",
+                get(&self.attempts[slot])
+            );
+        }
+        let counters: [(&str, &str, &AtomicU64); 9] = [
+            (
+                "fleetbench_gateway_commands_rejected_busy_total",
+                "Creates refused with 429.",
+                &self.rejected_busy,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_total",
+                "LwM2M Register requests accepted.",
+                &self.registrations,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registration_updates_total",
+                "LwM2M Update requests accepted.",
+                &self.registration_updates,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_deregistrations_total",
+                "LwM2M De-register requests accepted.",
+                &self.deregistrations,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registration_expiries_total",
+                "Registrations whose lifetime lapsed.",
+                &self.registration_expiries,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_rejected_total",
+                "Malformed registrations refused.",
+                &self.registrations_rejected,
+            ),
+            (
+                "fleetbench_gateway_coap_retransmissions_total",
+                "CoAP retransmissions sent by the LwM2M server.",
+                &self.coap_retransmissions,
+            ),
+            (
+                "fleetbench_gateway_observe_notifications_total",
+                "Observe notifications received.",
+                &self.notifications,
+            ),
+            (
+                "fleetbench_gateway_events_lagged_total",
+                "Events dropped for lagging SSE subscribers.",
+                &self.events_lagged,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            header(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", get(counter));
+        }
+        let gauges = [
+            (
+                "fleetbench_gateway_commands_in_flight",
+                "Commands with a non-terminal target.",
+                gauges.in_flight,
+            ),
+            (
+                "fleetbench_gateway_commands_stored",
+                "Commands held in the store.",
+                gauges.stored_commands,
+            ),
+            (
+                "fleetbench_gateway_devices",
+                "Known devices (gateways and attached devices).",
+                gauges.devices,
+            ),
+            (
+                "fleetbench_gateway_devices_active",
+                "Devices with a live LwM2M registration.",
+                gauges.active_devices,
+            ),
+            (
+                "fleetbench_gateway_observations_active",
+                "Active LwM2M observations.",
+                gauges.observations,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            header(&mut out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}

@@ -1,0 +1,502 @@
+//! What one attempt does on the wire for each command type (see docs/gateway-api.md §1).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fleetbench_lwm2m::content_format::ContentFormat;
+use fleetbench_lwm2m::path::Lwm2mPath;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::EngineInner;
+use super::decode;
+use super::events::Event;
+use super::link::{DeviceOperation, DeviceRoute, LinkError, Observation, OperationOutcome};
+use crate::model::software_update::PackageSource;
+use crate::model::{CommandType, Lwm2mType, ObjectId};
+use crate::store::CommandRecord;
+
+/// Object 33000 "fleetbench agent" resources.
+pub mod agent {
+    /// The object id.
+    pub const OBJECT: u16 = 33000;
+    /// Send Config (E).
+    pub const SEND_CONFIG: u16 = 0;
+    /// Data Restriction (RW bool).
+    pub const DATA_RESTRICTION: u16 = 1;
+    /// Backup (E).
+    pub const BACKUP: u16 = 2;
+    /// Restore Backup (E, argument 0 = URL).
+    pub const RESTORE_BACKUP: u16 = 3;
+    /// Log Level (RW string).
+    pub const LOG_LEVEL: u16 = 4;
+    /// Log Upload (E).
+    pub const LOG_UPLOAD: u16 = 5;
+    /// Heartbeat (E).
+    pub const HEARTBEAT: u16 = 6;
+    /// Status (R string).
+    pub const STATUS: u16 = 7;
+    /// File Path (RW string).
+    pub const FILE_PATH: u16 = 8;
+    /// File Data (RW opaque).
+    pub const FILE_DATA: u16 = 9;
+}
+
+/// Object 5 resources.
+mod firmware {
+    pub const PACKAGE: u16 = 0;
+    pub const PACKAGE_URI: u16 = 1;
+    pub const UPDATE: u16 = 2;
+    pub const UPDATE_RESULT: u16 = 5;
+}
+
+/// Longest pause between two Update Result reads.
+const UPDATE_POLL_MAX: Duration = Duration::from_secs(8);
+
+/// A successful attempt.
+pub(crate) struct Done {
+    /// Status message.
+    pub message: String,
+    /// Stored result.
+    pub result: Option<serde_json::Value>,
+    /// An observation to keep running after the command succeeds.
+    pub observation: Option<Observation>,
+}
+
+impl Done {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            result: None,
+            observation: None,
+        }
+    }
+}
+
+fn agent_path(resource: u16) -> Lwm2mPath {
+    Lwm2mPath::resource(agent::OBJECT, 0, resource)
+}
+
+fn text(text: impl Into<String>) -> Bytes {
+    Bytes::from(text.into())
+}
+
+/// Runs one attempt of target `index`.
+pub(crate) async fn execute(
+    engine: &EngineInner,
+    record: &CommandRecord,
+    index: usize,
+) -> Result<Done, String> {
+    let spec = &record.spec;
+    let device_id = *spec.targets.get(index).ok_or("no such target")?;
+    let route = route(engine, device_id)?;
+    let link = &*engine.link;
+    let op = |operation: DeviceOperation| {
+        let route = route.clone();
+        async move {
+            link.execute_boxed(route, operation)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    match spec.command_type {
+        CommandType::Lwm2mRequest => {
+            let path = spec.path.clone().ok_or("lwm2m_request without endpoint")?;
+            match spec.lwm2m_type {
+                Some(Lwm2mType::Write) => {
+                    let payload = text(spec.data.clone().unwrap_or_default());
+                    let outcome = op(DeviceOperation::Write {
+                        path,
+                        content_format: ContentFormat::TextPlain,
+                        payload,
+                    })
+                    .await?;
+                    Ok(Done::new(answered(&outcome)))
+                }
+                Some(Lwm2mType::Exec) => {
+                    let outcome = op(DeviceOperation::Execute {
+                        path,
+                        arguments: spec.data.clone(),
+                    })
+                    .await?;
+                    Ok(Done::new(answered(&outcome)))
+                }
+                Some(Lwm2mType::Observe) => observe(engine, record, &route, path).await,
+                Some(Lwm2mType::ObserveStop) => observe_stop(engine, record, &route, &path),
+                _ => read(
+                    op(DeviceOperation::Read { path: path.clone() }).await?,
+                    &path,
+                ),
+            }
+        }
+        CommandType::Lwm2mFile => {
+            let filepath = spec.filepath.clone().unwrap_or_default();
+            let select = DeviceOperation::Write {
+                path: agent_path(agent::FILE_PATH),
+                content_format: ContentFormat::TextPlain,
+                payload: text(filepath.clone()),
+            };
+            if spec.lwm2m_type == Some(Lwm2mType::FileUpload) {
+                let file_id = spec.file_id.ok_or("fileupload without file_id")?;
+                let file = engine
+                    .state
+                    .files
+                    .get(&file_id)
+                    .ok_or_else(|| format!("file {file_id} no longer exists"))?;
+                op(select).await?;
+                let outcome = op(DeviceOperation::Write {
+                    path: agent_path(agent::FILE_DATA),
+                    content_format: ContentFormat::Opaque,
+                    payload: file.data.clone(),
+                })
+                .await?;
+                Ok(Done::new(format!(
+                    "{} ({} bytes written to {filepath})",
+                    answered(&outcome),
+                    file.size
+                )))
+            } else {
+                op(select).await?;
+                let outcome = op(DeviceOperation::Read {
+                    path: agent_path(agent::FILE_DATA),
+                })
+                .await?;
+                let name = filepath
+                    .rsplit('/')
+                    .next()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("download")
+                    .to_owned();
+                let state = &engine.state;
+                let file = state
+                    .files
+                    .insert(
+                        &state.ids,
+                        name,
+                        outcome.payload.clone(),
+                        "device",
+                        state.now(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                let mut done = Done::new(format!(
+                    "{} ({} bytes read from {filepath})",
+                    answered(&outcome),
+                    file.size
+                ));
+                done.result = Some(json!({"file_id": file.id, "size": file.size}));
+                Ok(done)
+            }
+        }
+        CommandType::Reboot => {
+            let outcome = op(DeviceOperation::Execute {
+                path: Lwm2mPath::resource(3, 0, 4),
+                arguments: None,
+            })
+            .await?;
+            Ok(Done::new(answered(&outcome)))
+        }
+        CommandType::SoftwareUpdate => software_update(engine, record, &op).await,
+        CommandType::Status => {
+            let path = agent_path(agent::STATUS);
+            read(
+                op(DeviceOperation::Read { path: path.clone() }).await?,
+                &path,
+            )
+        }
+        CommandType::DataRestriction => {
+            let enable = spec
+                .payload
+                .get("enable")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            let payload = text(if enable { "1" } else { "0" });
+            let operation = DeviceOperation::Write {
+                path: agent_path(agent::DATA_RESTRICTION),
+                content_format: ContentFormat::TextPlain,
+                payload,
+            };
+            Ok(Done::new(answered(&op(operation).await?)))
+        }
+        CommandType::LogLevel => {
+            let level = spec
+                .payload
+                .get("level")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("info");
+            let operation = DeviceOperation::Write {
+                path: agent_path(agent::LOG_LEVEL),
+                content_format: ContentFormat::TextPlain,
+                payload: text(level),
+            };
+            Ok(Done::new(answered(&op(operation).await?)))
+        }
+        CommandType::RestoreBackup => {
+            let url = spec
+                .payload
+                .get("url")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let operation = DeviceOperation::Execute {
+                path: agent_path(agent::RESTORE_BACKUP),
+                arguments: Some(format!("0='{url}'")),
+            };
+            Ok(Done::new(answered(&op(operation).await?)))
+        }
+        CommandType::SendConfig
+        | CommandType::Backup
+        | CommandType::LogUpload
+        | CommandType::Heartbeat => {
+            let resource = match spec.command_type {
+                CommandType::SendConfig => agent::SEND_CONFIG,
+                CommandType::Backup => agent::BACKUP,
+                CommandType::LogUpload => agent::LOG_UPLOAD,
+                _ => agent::HEARTBEAT,
+            };
+            let operation = DeviceOperation::Execute {
+                path: agent_path(resource),
+                arguments: None,
+            };
+            Ok(Done::new(answered(&op(operation).await?)))
+        }
+    }
+}
+
+/// Where target `device_id` is reached now.
+pub(crate) fn route(engine: &EngineInner, device_id: ObjectId) -> Result<DeviceRoute, String> {
+    let device = engine
+        .state
+        .devices
+        .get(&device_id)
+        .ok_or_else(|| format!("device {device_id} no longer exists"))?;
+    let Some(lwm2m) = device.lwm2m else {
+        return Err(format!(
+            "device {:?} has no LwM2M registration",
+            device.unique_id
+        ));
+    };
+    if !device.active {
+        return Err(LinkError::NotRegistered {
+            endpoint: lwm2m.endpoint,
+        }
+        .to_string());
+    }
+    Ok(DeviceRoute {
+        device_id,
+        endpoint: lwm2m.endpoint,
+        prefix: lwm2m.prefix,
+    })
+}
+
+fn answered(outcome: &OperationOutcome) -> String {
+    format!("device answered {}", outcome.code)
+}
+
+fn read(outcome: OperationOutcome, path: &Lwm2mPath) -> Result<Done, String> {
+    let mut done = Done::new(answered(&outcome));
+    done.result = Some(decode::read_result(&outcome, path));
+    Ok(done)
+}
+
+async fn software_update<F, Fut>(
+    engine: &EngineInner,
+    record: &CommandRecord,
+    op: &F,
+) -> Result<Done, String>
+where
+    F: Fn(DeviceOperation) -> Fut,
+    Fut: std::future::Future<Output = Result<OperationOutcome, String>>,
+{
+    let update_id = record
+        .spec
+        .software_update_id
+        .ok_or("software_update without software_update_id")?;
+    let update = engine
+        .state
+        .software_updates
+        .get(&update_id)
+        .ok_or_else(|| format!("software update {update_id} no longer exists"))?;
+    let firmware = |resource| Lwm2mPath::resource(5, 0, resource);
+    match update.package().ok_or("software update has no package")? {
+        PackageSource::Push(file_id) => {
+            let file = engine
+                .state
+                .files
+                .get(&file_id)
+                .ok_or_else(|| format!("package file {file_id} no longer exists"))?;
+            op(DeviceOperation::Write {
+                path: firmware(firmware::PACKAGE),
+                content_format: ContentFormat::Opaque,
+                payload: file.data.clone(),
+            })
+            .await?;
+        }
+        PackageSource::Pull(uri) => {
+            op(DeviceOperation::Write {
+                path: firmware(firmware::PACKAGE_URI),
+                content_format: ContentFormat::TextPlain,
+                payload: text(uri),
+            })
+            .await?;
+        }
+    }
+    op(DeviceOperation::Execute {
+        path: firmware(firmware::UPDATE),
+        arguments: None,
+    })
+    .await?;
+    let result_path = firmware(firmware::UPDATE_RESULT);
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let outcome = op(DeviceOperation::Read {
+            path: result_path.clone(),
+        })
+        .await?;
+        match decode::integer(&outcome, &result_path) {
+            Some(1) => {
+                let mut done = Done::new("firmware updated (Update Result 1)");
+                done.result = Some(json!({"update_result": 1}));
+                return Ok(done);
+            }
+            Some(0) => {}
+            Some(code) => {
+                return Err(format!(
+                    "firmware update failed: Update Result {code} ({})",
+                    update_result_name(code)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "unreadable Update Result {:?}",
+                    String::from_utf8_lossy(&outcome.payload)
+                ));
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(UPDATE_POLL_MAX);
+    }
+}
+
+fn update_result_name(code: i64) -> &'static str {
+    match code {
+        2 => "not enough flash",
+        3 => "out of RAM",
+        4 => "connection lost during download",
+        5 => "integrity check failure",
+        6 => "unsupported package type",
+        7 => "invalid URI",
+        8 => "firmware update failed",
+        9 => "unsupported protocol",
+        10 => "update cancelled",
+        11 => "update deferred",
+        _ => "unknown result",
+    }
+}
+
+async fn observe(
+    engine: &EngineInner,
+    record: &CommandRecord,
+    route: &DeviceRoute,
+    path: Lwm2mPath,
+) -> Result<Done, String> {
+    if !engine.observations.has_room() {
+        return Err(LinkError::Local(format!(
+            "too many active observations (limit {})",
+            engine.config.max_observations
+        ))
+        .to_string());
+    }
+    let observation = engine
+        .link
+        .observe_boxed(route.clone(), path.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = record;
+    let mut done = Done::new(format!(
+        "observing {path}: first notification {}",
+        observation.first.code
+    ));
+    done.result = Some(decode::read_result(&observation.first, &path));
+    done.observation = Some(observation);
+    Ok(done)
+}
+
+fn observe_stop(
+    engine: &EngineInner,
+    record: &CommandRecord,
+    route: &DeviceRoute,
+    path: &Lwm2mPath,
+) -> Result<Done, String> {
+    let key = path.to_string();
+    match engine.observations.cancel(
+        route.device_id,
+        &key,
+        format!("cancelled by command {}", record.id),
+    ) {
+        Some(command) => Ok(Done::new(format!(
+            "cancelled the observation of {key} started by command {command}"
+        ))),
+        None => Err(format!("no active observation of {key} on this device")),
+    }
+}
+
+/// Keeps consuming an observation after its command succeeded: counts notifications, updates
+/// the command's `observation` summary, publishes events; ends on cancel, shutdown or when the
+/// device stops notifying.
+pub(crate) fn keep_observing(
+    engine: Arc<EngineInner>,
+    record: Arc<CommandRecord>,
+    index: usize,
+    observation: Observation,
+) {
+    let Some(device) = record.spec.targets.get(index).copied() else {
+        return;
+    };
+    let Some(path) = record.spec.path.clone() else {
+        return;
+    };
+    let key = path.to_string();
+    let (token, mut stopped) = engine.observations.insert(device, key.clone(), record.id);
+    let mut shutdown = engine.shutdown.subscribe();
+    let state = engine.state.clone();
+    record.observe_update(|_| {}, state.now());
+    tokio::spawn(async move {
+        let mut notifications = observation.notifications;
+        let reason = loop {
+            tokio::select! {
+                reason = &mut stopped => break reason.unwrap_or_else(|_| "cancelled".to_owned()),
+                _ = shutdown.wait_for(|stopped| *stopped) => break "the gateway shut down".to_owned(),
+                next = notifications.next() => match next {
+                    None => break "the device ended the observation".to_owned(),
+                    Some(outcome) => {
+                        let value = decode::first_value(&outcome, &path);
+                        let at = state.now();
+                        state.metrics.notifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        record.observe_update(|summary| {
+                            summary.notifications += 1;
+                            summary.last_value = Some(value.clone());
+                            summary.last_at = Some(at);
+                        }, at);
+                        state.events.publish(|| Event {
+                            kind: "notification",
+                            command_id: record.id,
+                            device_id: device,
+                            status: None,
+                            status_message: None,
+                            value: Some(value),
+                            at,
+                        });
+                    }
+                },
+            }
+        };
+        engine.observations.remove_if(device, &key, token);
+        record.observe_update(
+            |summary| {
+                summary.active = false;
+                summary.ended = Some(reason);
+            },
+            state.now(),
+        );
+    });
+}

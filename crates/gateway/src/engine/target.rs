@@ -1,0 +1,266 @@
+//! The life of one command on one target: schedule window, attempts with per-attempt and
+//! whole-command deadlines, retry delays, exactly one terminal status.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::EngineInner;
+use super::events::Event;
+use super::plan::{self, Done};
+use crate::model::command::WINDOW_RETRY_LIMIT;
+use crate::model::{AttemptOutcome, CommandSpec, RetryStrategy, Status, Timestamp};
+use crate::store::CommandRecord;
+use crate::store::record::attempt;
+
+/// The status message of a command that ran out of time.
+pub const TIMEOUT_MESSAGE: &str = "timeout";
+
+/// How attempts are repeated, derived from `retry_options` and `schedule.retry_interval`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RetryPolicy {
+    /// Per-attempt deadline.
+    pub attempt_timeout: Option<Duration>,
+    /// Most attempts in total.
+    pub max_attempts: u32,
+    /// Delay before each retry.
+    pub strategy: RetryStrategy,
+}
+
+impl RetryPolicy {
+    /// `retry_options` wins; `schedule.retry_interval` supplies the delay (and, without
+    /// `max_retries`, retries until the window closes) when no strategy is given.
+    pub fn of(spec: &CommandSpec) -> Self {
+        let options = spec.retry_options.as_ref();
+        let interval = spec.schedule.as_ref().and_then(|s| s.retry_interval);
+        let strategy = options
+            .and_then(|o| o.strategy)
+            .or(interval.map(|interval| RetryStrategy::Fixed { interval }))
+            .unwrap_or(RetryStrategy::Fixed {
+                interval: Duration::ZERO,
+            });
+        let max_retries = match options.and_then(|o| o.max_retries) {
+            Some(n) => n,
+            None if interval.is_some() => WINDOW_RETRY_LIMIT,
+            None => 0,
+        };
+        Self {
+            attempt_timeout: options.and_then(|o| o.attempt_timeout),
+            max_attempts: 1 + max_retries,
+            strategy,
+        }
+    }
+}
+
+/// Runs target `index` of `record` to a terminal status.
+pub(crate) async fn run(engine: Arc<EngineInner>, record: Arc<CommandRecord>, index: usize) {
+    let mut shutdown = engine.shutdown.subscribe();
+    let outcome = tokio::select! {
+        biased;
+        _ = shutdown.wait_for(|stopped| *stopped) => Terminal::fail("the gateway shut down".to_owned()),
+        outcome = drive(&engine, &record, index) => outcome,
+    };
+    finish(&engine, &record, index, outcome);
+}
+
+/// The end of a target's life.
+pub(crate) struct Terminal {
+    status: Status,
+    message: String,
+    done: Option<Done>,
+}
+
+impl Terminal {
+    fn fail(message: String) -> Self {
+        Self {
+            status: Status::Fail,
+            message,
+            done: None,
+        }
+    }
+}
+
+async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Terminal {
+    let spec = &record.spec;
+    let clock = engine.state.clock;
+    let window_end = spec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.end)
+        .map(|end| (end, clock.instant_at(end.get())));
+    if let Some(start) = spec.schedule.as_ref().and_then(|s| s.start) {
+        sleep_until(clock.instant_at(start.get())).await;
+    }
+    if let Some((end, end_at)) = window_end
+        && clock.now() >= end_at
+    {
+        return Terminal::fail(format!(
+            "schedule window closed at {end} before the command could start"
+        ));
+    }
+    let now = clock.now();
+    if record.set_status(
+        index,
+        Status::Sent,
+        "sent to the device",
+        stamp(engine, now),
+    ) {
+        publish(engine, record, index);
+    }
+    let deadline = now + Duration::from_secs(spec.timeout);
+    let policy = RetryPolicy::of(spec);
+    let mut number = 0u32;
+    loop {
+        number += 1;
+        let started = clock.now();
+        let attempt_deadline = policy
+            .attempt_timeout
+            .map_or(deadline, |limit| (started + limit).min(deadline));
+        let result = timeout_at(attempt_deadline, plan::execute(engine, record, index)).await;
+        let ended = clock.now();
+        let (outcome, message) = match result {
+            Ok(Ok(done)) => {
+                record_attempt(
+                    engine,
+                    record,
+                    index,
+                    number,
+                    started,
+                    ended,
+                    AttemptOutcome::Success,
+                    done.message.clone(),
+                );
+                return Terminal {
+                    status: Status::Success,
+                    message: done.message.clone(),
+                    done: Some(done),
+                };
+            }
+            Ok(Err(message)) => (AttemptOutcome::Fail, message),
+            Err(_) if attempt_deadline < deadline => (
+                AttemptOutcome::Timeout,
+                format!(
+                    "no answer within the attempt timeout of {}",
+                    secs(attempt_deadline - started)
+                ),
+            ),
+            Err(_) => (
+                AttemptOutcome::Timeout,
+                format!("no answer before the command timeout of {} s", spec.timeout),
+            ),
+        };
+        record_attempt(
+            engine,
+            record,
+            index,
+            number,
+            started,
+            ended,
+            outcome,
+            message.clone(),
+        );
+        if ended >= deadline {
+            return Terminal::fail(TIMEOUT_MESSAGE.to_owned());
+        }
+        if number >= policy.max_attempts {
+            let tries = if number == 1 {
+                String::new()
+            } else {
+                format!(" (after {number} attempts)")
+            };
+            return Terminal::fail(format!("{message}{tries}"));
+        }
+        let retry_at = ended + policy.strategy.delay(number);
+        if retry_at >= deadline {
+            return Terminal::fail(format!(
+                "{message} (attempt {number}; the next retry would start after the command timeout)"
+            ));
+        }
+        if let Some((end, end_at)) = window_end
+            && retry_at >= end_at
+        {
+            return Terminal::fail(format!(
+                "{message} (attempt {number}; the schedule window closes at {end} before the next retry)"
+            ));
+        }
+        sleep_until(retry_at).await;
+    }
+}
+
+fn secs(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+fn stamp(engine: &EngineInner, at: Instant) -> Timestamp {
+    Timestamp::new(engine.state.clock.utc(at))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_attempt(
+    engine: &EngineInner,
+    record: &CommandRecord,
+    index: usize,
+    number: u32,
+    started: Instant,
+    ended: Instant,
+    outcome: AttemptOutcome,
+    message: String,
+) {
+    engine.state.metrics.attempt(outcome);
+    record.push_attempt(
+        index,
+        attempt(
+            number,
+            stamp(engine, started),
+            stamp(engine, ended),
+            outcome,
+            message,
+        ),
+    );
+}
+
+fn finish(
+    engine: &Arc<EngineInner>,
+    record: &Arc<CommandRecord>,
+    index: usize,
+    terminal: Terminal,
+) {
+    let state = &engine.state;
+    let at = state.now();
+    let (result, observation) = match terminal.done {
+        Some(done) => (done.result, done.observation),
+        None => (None, None),
+    };
+    let outcome = record.finish(index, terminal.status, &terminal.message, result, at);
+    if !outcome.accepted {
+        return;
+    }
+    state
+        .metrics
+        .terminal(record.spec.command_type, terminal.status);
+    publish(engine, record, index);
+    if let Some(observation) = observation {
+        plan::keep_observing(engine.clone(), record.clone(), index, observation);
+    }
+    if outcome.command_complete {
+        engine.in_flight.fetch_sub(1, Ordering::AcqRel);
+        state.commands.completed(record.clone());
+    }
+}
+
+fn publish(engine: &EngineInner, record: &CommandRecord, index: usize) {
+    engine.state.events.publish(|| {
+        let (device_id, entry) = record.entry(index).unzip();
+        Event {
+            kind: "status",
+            command_id: record.id,
+            device_id: device_id.unwrap_or(record.spec.device_id),
+            status: entry.as_ref().map(|e| e.status),
+            status_message: entry.as_ref().map(|e| e.status_message.clone()),
+            value: None,
+            at: entry.map_or_else(|| engine.state.now(), |e| e.updated_at),
+        }
+    });
+}

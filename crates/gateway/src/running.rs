@@ -1,0 +1,155 @@
+//! Starting and stopping a gateway.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::GatewayConfig;
+use crate::engine::{DeviceLink, Engine, EngineConfig};
+use crate::lwm2m_server::Lwm2mServer;
+use crate::state::GatewayState;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A listen address could not be bound.
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        /// `http` or `coap`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not built yet.
+    #[error("the gateway is not implemented yet")]
+    NotImplemented,
+}
+
+/// A running gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].
+#[derive(Debug)]
+pub struct RunningGateway {
+    http_addr: SocketAddr,
+    coap_addr: SocketAddr,
+    engine: Engine,
+    stop_http: oneshot::Sender<()>,
+    http: JoinHandle<()>,
+    lwm2m: Option<Lwm2mServer>,
+}
+
+impl RunningGateway {
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound CoAP address devices register with.
+    pub fn coap_addr(&self) -> SocketAddr {
+        self.coap_addr
+    }
+
+    /// The command engine (and through it the stores).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops serving and waits for the tasks to end. In-flight commands fail with "the
+    /// gateway shut down".
+    pub async fn shutdown(self) {
+        self.engine.shutdown();
+        let _ = self.stop_http.send(());
+        let _ = self.http.await;
+        if let Some(lwm2m) = self.lwm2m {
+            lwm2m.shutdown().await;
+        }
+    }
+}
+
+/// Binds both listeners and starts serving.
+pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
+    let state = Arc::new(GatewayState::new(&config, Clock::system()));
+    let server = Lwm2mServer::bind(config.coap_addr, state.clone(), config.seed)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            what: "coap",
+            addr: config.coap_addr,
+            source,
+        })?;
+    let link = server.link();
+    let coap_addr = server.local_addr();
+    let mut running = serve(config, state, link, coap_addr).await?;
+    running.lwm2m = Some(server);
+    Ok(running)
+}
+
+/// Starts the REST API and engine over a custom [`DeviceLink`] (no LwM2M server; `coap_addr`
+/// is reported as given). For tests and other device protocols.
+pub async fn start_with_link(
+    config: GatewayConfig,
+    link: impl DeviceLink,
+) -> Result<RunningGateway, GatewayError> {
+    let state = Arc::new(GatewayState::new(&config, Clock::system()));
+    let coap_addr = config.coap_addr;
+    serve(config, state, link, coap_addr).await
+}
+
+async fn serve(
+    config: GatewayConfig,
+    state: Arc<GatewayState>,
+    link: impl DeviceLink,
+    coap_addr: SocketAddr,
+) -> Result<RunningGateway, GatewayError> {
+    let engine = Engine::new(
+        state,
+        link,
+        EngineConfig {
+            default_timeout: config.default_timeout,
+            max_in_flight: config.max_in_flight,
+            max_observations: config.max_observations,
+        },
+    );
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            what: "http",
+            addr: config.http_addr,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+        what: "http",
+        addr: config.http_addr,
+        source,
+    })?;
+    let tokens: HashSet<String> = config.tokens.iter().cloned().collect();
+    let app = api::router(
+        AppState {
+            engine: engine.clone(),
+            tokens: Arc::new(tokens),
+        },
+        config.max_body_bytes,
+    );
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serving.await {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    Ok(RunningGateway {
+        http_addr,
+        coap_addr,
+        engine,
+        stop_http,
+        http,
+        lwm2m: None,
+    })
+}
