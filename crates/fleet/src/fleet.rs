@@ -64,6 +64,13 @@ impl RunningFleet {
         self.shared.counters.snapshot()
     }
 
+    /// A handle that keeps reading the counters after [`Self::shutdown`] consumed the fleet.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// The local address of device `index`'s socket.
     pub fn device_address(&self, index: usize) -> Option<SocketAddr> {
         self.addresses.get(index).copied()
@@ -90,6 +97,24 @@ impl RunningFleet {
             );
             self.tasks.shutdown().await;
         }
+    }
+}
+
+/// Reads a fleet's counters, also after shutdown.
+#[derive(Debug, Clone)]
+pub struct StatsHandle {
+    shared: Arc<Shared>,
+}
+
+impl StatsHandle {
+    /// What the devices did so far.
+    pub fn snapshot(&self) -> FleetStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Devices registered now.
+    pub fn registered(&self) -> usize {
+        *self.shared.registered.borrow()
     }
 }
 

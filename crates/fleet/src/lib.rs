@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use fleetbench_lwm2m::coap::EndpointConfig;
 
-pub use fleet::{RunningFleet, start};
+pub use fleet::{RunningFleet, StatsHandle, start};
 pub use profile::{BehaviourProfile, DelayDistribution};
 pub use registration::RetryPolicy;
 pub use stats::FleetStats;

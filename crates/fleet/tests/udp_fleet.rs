@@ -248,7 +248,10 @@ async fn fleet_registers_serves_requests_and_deregisters() {
     assert_eq!(stats.requests_answered, stats.requests_received);
     assert_eq!(stats.errors_injected, 0);
 
+    let stats = fleet.stats_handle();
     timeout(WAIT, fleet.shutdown()).await.unwrap();
+    assert_eq!(stats.snapshot().deregistrations, 3);
+    assert_eq!(stats.registered(), 0);
     let mut deregistered = Vec::new();
     while deregistered.len() < 3 {
         match timeout(WAIT, seen.recv()).await.unwrap().unwrap() {
