@@ -1,0 +1,352 @@
+//! One run, end to end: plan, start the target and the fleet, map devices, generate load,
+//! write the results, stop everything. Also the exit-code contract of the binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::abort::AbortSignal;
+use crate::api::{ApiError, HttpGateway};
+use crate::embedded::{self, EmbeddedGateway};
+use crate::exec::body::rfc3339;
+use crate::exec::{Directory, DirectoryError, Engine, LoadReport};
+use crate::metrics::Recorder;
+use crate::plan::{Plan, PlanError};
+use crate::report::{self, RunFacts, Summary, TargetInfo};
+use crate::scenario::{Scenario, ScenarioError, Target};
+
+/// Exit code: the run finished and every threshold held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: any other error (setup failed, run aborted, I/O).
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: invalid input (scenario, options).
+pub const EXIT_INVALID_INPUT: i32 = 2;
+/// Exit code: the run finished but a threshold failed.
+pub const EXIT_THRESHOLDS_FAILED: i32 = 99;
+
+/// Lead time between the end of setup and the first intended send.
+pub const START_LEAD: Duration = Duration::from_millis(100);
+
+/// Point the run at an already running gateway instead of the scenario's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetOverride {
+    /// REST base URL (`http://...`).
+    pub url: String,
+    /// Raw token for `Authorization`.
+    pub token: String,
+    /// LwM2M server address the fleet registers with.
+    pub lwm2m_server: SocketAddr,
+}
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Where run directories are created (default `results`).
+    pub out_dir: PathBuf,
+    /// Overrides the scenario's target.
+    pub target: Option<TargetOverride>,
+    /// Stops the run early (Ctrl-C); results measured so far are still written.
+    pub abort: Option<AbortSignal>,
+    /// Write `summary.json` and the histogram log (default true).
+    pub write_files: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            out_dir: PathBuf::from("results"),
+            target: None,
+            abort: None,
+            write_files: true,
+        }
+    }
+}
+
+/// What a finished (or aborted) run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The results.
+    pub summary: Summary,
+    /// The run directory, when files were written.
+    pub run_dir: Option<PathBuf>,
+    /// True when every threshold held and the run was not aborted.
+    pub thresholds_passed: bool,
+}
+
+impl RunOutcome {
+    /// 0 when everything held, 99 when a threshold failed, 1 when the run was aborted.
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.aborted.is_some() {
+            EXIT_ERROR
+        } else if self.thresholds_passed {
+            EXIT_OK
+        } else {
+            EXIT_THRESHOLDS_FAILED
+        }
+    }
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// An option is invalid.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No plan can be built from the scenario.
+    #[error("invalid scenario: {0}")]
+    Plan(#[from] PlanError),
+    /// The embedded gateway did not start.
+    #[error("cannot start the embedded gateway: {0}")]
+    Gateway(#[from] fleetbench_gateway::GatewayError),
+    /// The fleet did not start or register.
+    #[error("fleet: {0}")]
+    Fleet(#[from] fleetbench_fleet::FleetError),
+    /// The fleet's devices did not all appear in the gateway.
+    #[error("device discovery: {0}")]
+    Directory(#[from] DirectoryError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(#[from] ApiError),
+    /// Output could not be written.
+    #[error("cannot write results to {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Aborted before any load was generated.
+    #[error("aborted during setup: {0}")]
+    Aborted(String),
+}
+
+impl RunError {
+    /// 2 for invalid input, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Scenario(_) | RunError::InvalidOption { .. } | RunError::Plan(_) => {
+                EXIT_INVALID_INPUT
+            }
+            _ => EXIT_ERROR,
+        }
+    }
+}
+
+/// The exit code for a run result (0, 1, 2 or 99).
+pub fn exit_code(result: &Result<RunOutcome, RunError>) -> i32 {
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => e.exit_code(),
+    }
+}
+
+struct Resolved {
+    url: String,
+    token: String,
+    lwm2m_server: SocketAddr,
+    mode: &'static str,
+}
+
+/// Runs `scenario`.
+pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
+    let plan = Plan::new(&scenario)?;
+    if let Some(o) = &options.target {
+        crate::scenario::check_base_url(&o.url).map_err(|reason| RunError::InvalidOption {
+            option: "target url".into(),
+            reason,
+        })?;
+        if o.token.is_empty() {
+            return Err(RunError::InvalidOption {
+                option: "target token".into(),
+                reason: "empty".into(),
+            });
+        }
+    }
+    let mut abort = options.abort.clone().unwrap_or_else(AbortSignal::never);
+
+    let (run_dir, run_id) = if options.write_files {
+        let id = report::run_id(time::OffsetDateTime::now_utc(), &scenario.name);
+        let (dir, id) =
+            report::new_run_dir(&options.out_dir, &id).map_err(|source| RunError::Io {
+                path: options.out_dir.clone(),
+                source,
+            })?;
+        (Some(dir), id)
+    } else {
+        (
+            None,
+            report::run_id(time::OffsetDateTime::now_utc(), &scenario.name),
+        )
+    };
+
+    // Target.
+    let mut gateway: Option<EmbeddedGateway> = None;
+    let resolved = match (&options.target, &scenario.target) {
+        (Some(o), _) => Resolved {
+            url: o.url.trim_end_matches('/').to_owned(),
+            token: o.token.clone(),
+            lwm2m_server: o.lwm2m_server,
+            mode: "external",
+        },
+        (
+            None,
+            Target::External {
+                url,
+                token,
+                lwm2m_server,
+            },
+        ) => Resolved {
+            url: url.clone(),
+            token: token.clone(),
+            lwm2m_server: *lwm2m_server,
+            mode: "external",
+        },
+        (None, Target::Embedded) => {
+            let g = embedded::start_gateway().await?;
+            let r = Resolved {
+                url: g.url.clone(),
+                token: g.token.clone(),
+                lwm2m_server: g.gateway.coap_addr(),
+                mode: "embedded",
+            };
+            tracing::info!(url = %r.url, coap = %r.lwm2m_server, "embedded gateway started");
+            gateway = Some(g);
+            r
+        }
+    };
+
+    let result = run_with_target(
+        &scenario,
+        plan,
+        &resolved,
+        &mut abort,
+        run_dir.as_ref(),
+        run_id,
+    )
+    .await;
+    if let Some(g) = gateway {
+        embedded::stop_gateway(g).await;
+    }
+    result
+}
+
+async fn run_with_target(
+    scenario: &Scenario,
+    plan: Plan,
+    target: &Resolved,
+    abort: &mut AbortSignal,
+    run_dir: Option<&PathBuf>,
+    run_id: String,
+) -> Result<RunOutcome, RunError> {
+    let fleets =
+        embedded::start_fleets(&scenario.fleet, scenario.seed, target.lwm2m_server).await?;
+    tracing::info!(
+        devices = scenario.fleet.device_count(),
+        sub_devices = scenario.fleet.sub_device_count(),
+        "fleet started"
+    );
+    let result = run_with_fleet(scenario, plan, target, abort, run_dir, run_id, &fleets).await;
+    embedded::stop_fleets(fleets).await;
+    result
+}
+
+async fn run_with_fleet(
+    scenario: &Scenario,
+    plan: Plan,
+    target: &Resolved,
+    abort: &mut AbortSignal,
+    run_dir: Option<&PathBuf>,
+    run_id: String,
+    fleets: &[fleetbench_fleet::RunningFleet],
+) -> Result<RunOutcome, RunError> {
+    let setup_deadline = Instant::now() + scenario.fleet.registration_timeout;
+    for f in fleets {
+        let left = setup_deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            r = f.wait_registered(left) => r?,
+            reason = abort.aborted() => return Err(RunError::Aborted(reason)),
+        }
+    }
+    let pool = scenario.execution.max_in_flight.min(4096);
+    let api = HttpGateway::new(
+        &target.url,
+        &target.token,
+        pool,
+        scenario.execution.request_timeout,
+    )?;
+    let left = setup_deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    let directory = Directory::discover(&api, &scenario.fleet, left, abort)
+        .await
+        .map_err(|e| match e {
+            DirectoryError::Aborted(reason) => RunError::Aborted(reason),
+            other => RunError::Directory(other),
+        })?;
+    tracing::info!("every device is listed by the gateway; starting the load");
+
+    let recorder = Recorder::new();
+    let engine = Engine::new(api, scenario.clone(), plan, directory, recorder.clone());
+    let start = Instant::now() + START_LEAD;
+    let started_wall = SystemTime::now() + START_LEAD;
+    let load: LoadReport = engine.run(start, abort.clone()).await;
+    let metrics = recorder.snapshot();
+
+    let facts = RunFacts {
+        run_id,
+        target: TargetInfo {
+            mode: target.mode.to_owned(),
+            url: target.url.clone(),
+        },
+        started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
+        finished_at: rfc3339(time::OffsetDateTime::now_utc()),
+    };
+    let summary = report::build(scenario, &metrics, &load, facts);
+    if let Some(dir) = run_dir {
+        report::write_summary(dir, &summary).map_err(|source| RunError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let durations = report::phase_durations(scenario, &load);
+        report::write_histogram_log(dir, &metrics, scenario, started_wall, &durations).map_err(
+            |source| RunError::Io {
+                path: dir.clone(),
+                source,
+            },
+        )?;
+    }
+    let thresholds_passed = summary.thresholds_passed;
+    Ok(RunOutcome {
+        summary,
+        run_dir: run_dir.cloned(),
+        thresholds_passed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let invalid = RunError::InvalidOption {
+            option: "x".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(invalid.exit_code(), EXIT_INVALID_INPUT);
+        let scenario = Scenario::from_str("name = 3", "x.toml").unwrap_err();
+        assert_eq!(RunError::from(scenario).exit_code(), EXIT_INVALID_INPUT);
+        assert_eq!(RunError::Aborted("x".into()).exit_code(), EXIT_ERROR);
+        assert_eq!(exit_code(&Err(RunError::Aborted("x".into()))), EXIT_ERROR);
+    }
+}
