@@ -7,5 +7,4 @@ pub const ERROR: u8 = 1;
 /// Invalid input: flags or scenario.
 pub const INVALID_INPUT: u8 = 2;
 /// The run completed but thresholds failed.
-#[allow(dead_code)] // returned once thresholds are evaluated by `run`
 pub const THRESHOLDS_FAILED: u8 = 99;
