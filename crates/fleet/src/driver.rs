@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coap_lite::{Packet, ResponseType};
+use coap_lite::{MessageClass, Packet, RequestType, ResponseType};
 use fleetbench_lwm2m::clock::Clock;
 use fleetbench_lwm2m::coap::{
     Endpoint, EndpointConfig, Event, ExchangeId, RequestId, RequestOptions,
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::device::{Device, DeviceAction, message};
+use crate::observe::{self, Observations, ObserveRequest};
 use crate::profile::{Behaviour, Disposition};
 use crate::registration::{Outcome, Registration};
 use crate::stats::FleetCounters;
@@ -69,6 +70,7 @@ pub struct DeviceDriver<T: DatagramTransport> {
     registration_request: Option<RequestId>,
     counted_registered: bool,
     delayed: BinaryHeap<Reverse<DelayedReply>>,
+    observations: Observations,
     next_sequence: u64,
     silent_until: Option<Instant>,
     reboots: u64,
@@ -145,6 +147,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             registration_request: None,
             counted_registered: false,
             delayed: BinaryHeap::new(),
+            observations: Observations::new(),
             next_sequence: 0,
             silent_until: None,
             reboots: 0,
@@ -220,6 +223,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         [
             self.endpoint.poll_timeout(),
             self.delayed.peek().map(|Reverse(reply)| reply.at),
+            self.observations.poll_timeout(),
             if self.registration_request.is_none() && self.stopping_deadline.is_none() {
                 self.registration.poll_timeout()
             } else {
@@ -268,6 +272,10 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                     }
                 }
             }
+            for due in self.observations.due(now) {
+                progressed = true;
+                self.notify(now, due);
+            }
             if self.registration_request.is_none() && self.stopping_deadline.is_none() {
                 let links = self.device.registration_links();
                 if let Some((_, packet)) = self.registration.poll_request(now, &links) {
@@ -292,8 +300,10 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     fn on_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Request {
-                exchange, packet, ..
-            } => self.on_request(now, exchange, &packet),
+                exchange,
+                peer,
+                packet,
+            } => self.on_request(now, exchange, peer, &packet),
             Event::Response {
                 request, packet, ..
             } if Some(request) == self.registration_request => {
@@ -306,7 +316,10 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 let outcome = self.registration.on_failure(now);
                 self.on_outcome(outcome);
             }
-            Event::Response { .. } | Event::Failed { .. } | Event::NotificationRejected { .. } => {}
+            Event::NotificationRejected { peer, token } => {
+                self.observations.cancel(peer, &token);
+            }
+            Event::Response { .. } | Event::Failed { .. } => {}
         }
     }
 
@@ -327,7 +340,13 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         self.set_registered(self.registration.is_registered());
     }
 
-    fn on_request(&mut self, now: Instant, exchange: ExchangeId, packet: &Packet) {
+    fn on_request(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        peer: SocketAddr,
+        packet: &Packet,
+    ) {
         let counters = &self.shared.counters;
         FleetCounters::bump(&counters.requests_received);
         match self.behaviour.decide() {
@@ -341,9 +360,53 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 self.schedule(now, delay, exchange, response, None);
             }
             Disposition::Answer { delay } => {
-                let reply = self.device.handle_request(now, packet);
+                let mut reply = self.device.handle_request(now, packet);
+                self.observe(now, peer, packet, &mut reply.response);
                 self.schedule(now, delay, exchange, reply.response, reply.action);
             }
+        }
+    }
+
+    /// Registers or cancels an observation for a GET with an Observe option.
+    fn observe(&mut self, now: Instant, peer: SocketAddr, request: &Packet, response: &mut Packet) {
+        let is_get = request.header.code == MessageClass::Request(RequestType::Get);
+        if !is_get {
+            return;
+        }
+        match observe::observe_request(request) {
+            ObserveRequest::None => {}
+            ObserveRequest::Deregister => {
+                self.observations.cancel(peer, request.get_token());
+            }
+            ObserveRequest::Register => {
+                if message::response_code(response) != Some(ResponseType::Content) {
+                    return;
+                }
+                let period = self
+                    .device
+                    .pmax_for(request)
+                    .unwrap_or(self.behaviour.profile().notification_period);
+                if let Some(sequence) = self.observations.register(now, peer, request, period) {
+                    observe::set_observe(response, sequence);
+                }
+            }
+        }
+    }
+
+    /// Sends one notification: the current value, or the error that ends the observation.
+    fn notify(&mut self, now: Instant, due: observe::DueNotification) {
+        let mut response = self.device.handle_request(now, &due.request).response;
+        if message::response_code(&response) == Some(ResponseType::Content) {
+            observe::set_observe(&mut response, due.sequence);
+        } else {
+            self.observations.cancel(due.peer, &due.token);
+        }
+        if self
+            .endpoint
+            .send_notification(now, due.peer, &due.token, response, due.confirmable)
+            .is_ok()
+        {
+            FleetCounters::bump(&self.shared.counters.notifications_sent);
         }
     }
 
@@ -405,6 +468,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         let until = now + self.behaviour.profile().reboot_downtime;
         self.silent_until = Some(until);
         self.delayed.clear();
+        self.observations.clear();
         self.registration_request = None;
         self.registration.restart(until);
         self.set_registered(false);

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod fleet;
 pub mod limits;
 pub mod model;
+pub mod observe;
 pub mod profile;
 pub mod registration;
 pub mod seeds;

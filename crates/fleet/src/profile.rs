@@ -56,6 +56,8 @@ pub struct BehaviourProfile {
     /// How long a device stays silent after an Execute on `/3/0/4` (Reboot) before it
     /// registers again.
     pub reboot_downtime: Duration,
+    /// Period of Observe notifications when the observed path has no `pmax` attribute.
+    pub notification_period: Duration,
 }
 
 impl Default for BehaviourProfile {
@@ -65,6 +67,7 @@ impl Default for BehaviourProfile {
             failure_ratio: 0.0,
             no_reply_ratio: 0.0,
             reboot_downtime: Duration::from_secs(2),
+            notification_period: Duration::from_secs(10),
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct FleetCounters {
     pub(crate) update_failures: AtomicU64,
     pub(crate) deregistrations: AtomicU64,
     pub(crate) reboots: AtomicU64,
+    pub(crate) notifications_sent: AtomicU64,
     pub(crate) socket_errors: AtomicU64,
 }
 
@@ -47,6 +48,8 @@ pub struct FleetStats {
     pub deregistrations: u64,
     /// Reboots executed (`/3/0/4`).
     pub reboots: u64,
+    /// Observe notifications sent.
+    pub notifications_sent: u64,
     /// Datagrams that could not be sent or received.
     pub socket_errors: u64,
 }
@@ -73,6 +76,7 @@ impl FleetCounters {
             update_failures: get(&self.update_failures),
             deregistrations: get(&self.deregistrations),
             reboots: get(&self.reboots),
+            notifications_sent: get(&self.notifications_sent),
             socket_errors: get(&self.socket_errors),
         }
     }

@@ -454,3 +454,67 @@ async fn injected_failures_and_dropped_requests() {
     assert_eq!((stats.requests_received, stats.requests_dropped), (1, 1));
     server.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn observe_notifies_periodically_until_cancelled() {
+    let mut server = start_device(BehaviourProfile::default(), Duration::from_secs(600));
+    server.register().await;
+    // pmax on the instance applies to its resources.
+    let mut attributes = Packet::new();
+    attributes.header.code = MessageClass::Request(RequestType::Put);
+    for segment in ["dev0", "3303", "0"] {
+        attributes.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
+    }
+    attributes.add_option(CoapOption::UriQuery, b"pmax=3".to_vec());
+    let id = server.endpoint.send_request(
+        Instant::now(),
+        device_addr(),
+        attributes,
+        RequestOptions::default(),
+    );
+    server.flush().await;
+    let (_, answer) = server.outcome(id, Duration::from_secs(5)).await;
+    assert_eq!(code(&answer.unwrap()), ResponseType::Changed);
+
+    let mut observe = Packet::new();
+    observe.header.code = MessageClass::Request(RequestType::Get);
+    for segment in ["dev0", "3303", "0", "5700"] {
+        observe.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
+    }
+    let id = server.endpoint.send_request(
+        Instant::now(),
+        device_addr(),
+        observe,
+        RequestOptions {
+            confirmable: true,
+            observe: true,
+        },
+    );
+    server.flush().await;
+    let mut arrivals = Vec::new();
+    for _ in 0..4 {
+        let (at, answer) = server.outcome(id, Duration::from_secs(10)).await;
+        let packet = answer.unwrap();
+        assert_eq!(code(&packet), ResponseType::Content);
+        let observe = packet.get_first_option(CoapOption::Observe).cloned();
+        arrivals.push((at, observe));
+    }
+    assert_eq!(
+        arrivals[0].1,
+        Some(vec![]),
+        "first response carries Observe 0"
+    );
+    assert_eq!(arrivals[1].1, Some(vec![1]));
+    assert_eq!(arrivals[3].1, Some(vec![3]));
+    assert_eq!(arrivals[2].0 - arrivals[1].0, Duration::from_secs(3));
+    // The server forgets the observation: the next notification is answered with RST and
+    // the device stops notifying.
+    server.endpoint.cancel(Instant::now(), id);
+    let sent = server.shared.counters.snapshot().notifications_sent;
+    server.wire.clear();
+    let quiet = server.next_event(Duration::from_secs(20)).await;
+    assert!(quiet.is_none());
+    let shared = Arc::clone(&server.shared);
+    server.stop().await;
+    assert_eq!(shared.counters.snapshot().notifications_sent, sent + 1);
+}

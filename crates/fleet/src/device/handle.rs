@@ -55,7 +55,11 @@ fn dispatch(device: &mut Device, now: Instant, request: &Packet) -> Result<Reply
         RequestType::Put => {
             let query = message::uri_query(request).ok_or(ResponseType::BadRequest)?;
             if !query.is_empty() {
-                write::write_attributes(&query)?;
+                match write::write_attributes(&query)? {
+                    write::Pmax::Unchanged => {}
+                    write::Pmax::Cleared => node.set_pmax(&path, None),
+                    write::Pmax::Set(seconds) => node.set_pmax(&path, Some(seconds)),
+                }
                 return Ok(plain(message::empty(ResponseType::Changed)));
             }
             if path.instance.is_none() {

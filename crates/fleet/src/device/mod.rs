@@ -143,6 +143,17 @@ impl Device {
         }
     }
 
+    /// The `pmax` attribute in force for the path of `request` (for Observe), if any.
+    pub fn pmax_for(&self, request: &Packet) -> Option<Duration> {
+        let segments = message::uri_path(request)?;
+        let path = fleetbench_lwm2m::path::Lwm2mPath::from_segments(&segments).ok()?;
+        let node = match path.prefix.as_deref() {
+            None => &self.gateway,
+            Some(prefix) => self.sub_devices.get(parse_prefix(prefix)?)?,
+        };
+        node.pmax(&path).map(|s| Duration::from_secs(u64::from(s)))
+    }
+
     /// Handles one request. Never panics, whatever the packet holds.
     pub fn handle_request(&mut self, now: Instant, request: &Packet) -> Reply {
         handle::handle(self, now, request)

@@ -570,3 +570,103 @@ mod formats {
         assert_eq!(reply.response.payload, b"ok");
     }
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("3".to_owned()),
+            Just("0".to_owned()),
+            Just("1".to_owned()),
+            Just("25".to_owned()),
+            Just("3303".to_owned()),
+            Just("33000".to_owned()),
+            Just("dev0".to_owned()),
+            Just("dev1".to_owned()),
+            "[0-9]{1,6}",
+            "\\PC{0,8}",
+        ]
+    }
+
+    fn method() -> impl Strategy<Value = RequestType> {
+        prop_oneof![
+            Just(RequestType::Get),
+            Just(RequestType::Post),
+            Just(RequestType::Put),
+            Just(RequestType::Delete),
+            Just(RequestType::Fetch),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn structured_requests(
+            method in method(),
+            segments in proptest::collection::vec(segment(), 0..6),
+            accept in proptest::option::of(prop_oneof![Just(0u16), Just(40), Just(42), Just(60), Just(110), Just(112), Just(11542), any::<u16>()]),
+            format in proptest::option::of(prop_oneof![Just(0u16), Just(42), Just(60), Just(110), Just(112), Just(11542), any::<u16>()]),
+            query in proptest::collection::vec("\\PC{0,10}", 0..3),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let now = Instant::now();
+            let mut device = Device::new(&spec(2), now);
+            let mut packet = request(method, "");
+            for segment in &segments {
+                packet.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
+            }
+            for q in &query {
+                packet.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
+            }
+            if let Some(accept) = accept {
+                packet.add_option(CoapOption::Accept, uint_option(u32::from(accept)));
+            }
+            if let Some(format) = format {
+                packet.add_option(CoapOption::ContentFormat, uint_option(u32::from(format)));
+            }
+            packet.payload = payload;
+            let reply = device.handle_request(now, &packet);
+            prop_assert!(response_code(&reply.response).is_some());
+            // The answer always encodes.
+            prop_assert!(reply.response.to_bytes().is_ok());
+        }
+
+        #[test]
+        fn arbitrary_datagrams(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let now = Instant::now();
+            let mut device = Device::new(&spec(1), now);
+            if let Ok(packet) = Packet::from_bytes(&bytes) {
+                let reply = device.handle_request(now, &packet);
+                prop_assert!(response_code(&reply.response).is_some());
+            }
+        }
+    }
+}
+
+#[test]
+fn pmax_is_stored_and_inherited() {
+    let now = Instant::now();
+    let mut device = Device::new(&spec(1), now);
+    let mut put = request(RequestType::Put, "/dev0/3303");
+    put.add_option(CoapOption::UriQuery, b"pmax=30".to_vec());
+    assert_eq!(
+        code(&device.handle_request(now, &put)),
+        ResponseType::Changed
+    );
+    let get = request(RequestType::Get, "/dev0/3303/0/5700");
+    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(30)));
+    assert_eq!(
+        device.pmax_for(&request(RequestType::Get, "/3303/0/5700")),
+        None,
+        "the gateway's own model is separate"
+    );
+    let mut put = request(RequestType::Put, "/dev0/3303/0/5700");
+    put.add_option(CoapOption::UriQuery, b"pmax=5".to_vec());
+    device.handle_request(now, &put);
+    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(5)));
+    let mut clear = request(RequestType::Put, "/dev0/3303/0/5700");
+    clear.add_option(CoapOption::UriQuery, b"pmax".to_vec());
+    device.handle_request(now, &clear);
+    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(30)));
+}

@@ -230,9 +230,21 @@ fn float_to_int(v: f64) -> Option<i64> {
 /// The attributes Write-Attributes accepts (LwM2M 1.1 §5.1.2).
 const ATTRIBUTES: [&str; 7] = ["pmin", "pmax", "gt", "lt", "st", "epmin", "epmax"];
 
-/// Validates Write-Attributes query parameters (`pmin=10`, `gt=3.5`, bare `pmax` clears).
-/// The device accepts them but does not notify (no Observe yet).
-pub(super) fn write_attributes(query: &[String]) -> Result<(), Failure> {
+/// What a Write-Attributes request says about `pmax`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pmax {
+    /// Not mentioned.
+    Unchanged,
+    /// Bare `pmax`: remove it.
+    Cleared,
+    /// `pmax=N` seconds.
+    Set(u32),
+}
+
+/// Validates Write-Attributes query parameters (`pmin=10`, `gt=3.5`, bare `pmax` clears) and
+/// returns what they say about `pmax` (the notification period the device uses).
+pub(super) fn write_attributes(query: &[String]) -> Result<Pmax, Failure> {
+    let mut pmax = Pmax::Unchanged;
     for parameter in query {
         let (key, value) = match parameter.split_once('=') {
             Some((key, value)) => (key, Some(value)),
@@ -241,13 +253,21 @@ pub(super) fn write_attributes(query: &[String]) -> Result<(), Failure> {
         if !ATTRIBUTES.contains(&key) {
             return Err(ResponseType::BadRequest);
         }
-        if let Some(value) = value {
-            let number: f64 = value.parse().map_err(|_| ResponseType::BadRequest)?;
-            let integral = matches!(key, "pmin" | "pmax" | "epmin" | "epmax");
-            if !number.is_finite() || (integral && (number < 0.0 || number.fract() != 0.0)) {
-                return Err(ResponseType::BadRequest);
+        let Some(value) = value else {
+            if key == "pmax" {
+                pmax = Pmax::Cleared;
             }
+            continue;
+        };
+        let number: f64 = value.parse().map_err(|_| ResponseType::BadRequest)?;
+        let integral = matches!(key, "pmin" | "pmax" | "epmin" | "epmax");
+        if !number.is_finite() || (integral && (number < 0.0 || number.fract() != 0.0)) {
+            return Err(ResponseType::BadRequest);
+        }
+        if key == "pmax" {
+            let seconds = value.parse::<u32>().map_err(|_| ResponseType::BadRequest)?;
+            pmax = Pmax::Set(seconds);
         }
     }
-    Ok(())
+    Ok(pmax)
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use fleetbench_lwm2m::path::Lwm2mPath;
 use fleetbench_lwm2m::value::Value;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,6 +16,9 @@ use super::tree::ObjectTree;
 /// Unix time the simulated clocks start at (2026-01-01T00:00:00Z); devices never read the
 /// wall clock.
 pub const EPOCH_UNIX: i64 = 1_767_225_600;
+
+/// Most paths with a `pmax` attribute one model keeps.
+pub const MAX_ATTRIBUTES: usize = 256;
 
 /// Most files one agent object keeps (`/33000/0/8`, `/33000/0/9`); the oldest name goes first.
 pub const MAX_FILES: usize = 16;
@@ -29,6 +33,7 @@ pub struct Node {
     time_base: i64,
     battery_start: i64,
     files: BTreeMap<String, Vec<u8>>,
+    pmax: BTreeMap<Lwm2mPath, u32>,
 }
 
 impl Node {
@@ -65,6 +70,7 @@ impl Node {
             time_base: EPOCH_UNIX,
             battery_start,
             files: BTreeMap::new(),
+            pmax: BTreeMap::new(),
         };
         let value = node.signal.sample(std::time::Duration::ZERO);
         node.tree
@@ -131,6 +137,32 @@ impl Node {
             objects::DEVICE_CURRENT_TIME,
             Value::Time(unix),
         );
+    }
+
+    /// Sets (or with `None` removes) the `pmax` attribute of `path` (prefix ignored). New
+    /// paths beyond [`MAX_ATTRIBUTES`] are ignored.
+    pub fn set_pmax(&mut self, path: &Lwm2mPath, seconds: Option<u32>) {
+        let path = path.without_prefix();
+        match seconds {
+            None => {
+                self.pmax.remove(&path);
+            }
+            Some(seconds) => {
+                if self.pmax.contains_key(&path) || self.pmax.len() < MAX_ATTRIBUTES {
+                    self.pmax.insert(path, seconds);
+                }
+            }
+        }
+    }
+
+    /// The `pmax` in force for `path`: its own, else its instance's, else its object's
+    /// (LwM2M attribute inheritance).
+    pub fn pmax(&self, path: &Lwm2mPath) -> Option<u32> {
+        let ids = path.ids();
+        (1..=ids.len()).rev().find_map(|depth| {
+            let ancestor = Lwm2mPath::from_ids(None, &ids[..depth]).ok()?;
+            self.pmax.get(&ancestor).copied()
+        })
     }
 
     /// `/33000/0/8` was written: `/33000/0/9` now shows that file (empty if unknown).
