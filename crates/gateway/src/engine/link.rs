@@ -218,3 +218,21 @@ impl<L: DeviceLink> DynDeviceLink for L {
         Box::pin(async move { self.observe(&target, path).await })
     }
 }
+
+impl<L: DeviceLink> DeviceLink for std::sync::Arc<L> {
+    fn execute(
+        &self,
+        target: &DeviceRoute,
+        operation: DeviceOperation,
+    ) -> impl Future<Output = Result<OperationOutcome, LinkError>> + Send {
+        (**self).execute(target, operation)
+    }
+
+    fn observe(
+        &self,
+        target: &DeviceRoute,
+        path: Lwm2mPath,
+    ) -> impl Future<Output = Result<Observation, LinkError>> + Send {
+        (**self).observe(target, path)
+    }
+}

@@ -1,43 +1,86 @@
-//! The LwM2M server: registrations over CoAP/UDP and the [`DeviceLink`] over them.
+//! The LwM2M server: one UDP socket (through the CoAP service) carrying the Registration
+//! interface from devices and the gateway's requests to them. Implements the engine's
+//! [`DeviceLink`](crate::engine::DeviceLink) as [`CoapLink`].
+
+pub mod discovery;
+pub mod link;
+pub mod rd;
+pub mod registry;
+pub mod transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use crate::engine::{
-    DeviceLink, DeviceOperation, DeviceRoute, LinkError, Observation, OperationOutcome,
-};
+use fleetbench_lwm2m::coap::service::{CoapService, ServiceConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use link::CoapLink;
+
+use self::rd::RdHandler;
+use self::registry::Registry;
 use crate::state::GatewayState;
-use fleetbench_lwm2m::path::Lwm2mPath;
 
-/// The running LwM2M server.
+/// How often lapsed registrations are swept and CoAP counters copied to the metrics.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A running LwM2M server.
 #[derive(Debug)]
 pub struct Lwm2mServer {
     local_addr: SocketAddr,
-    _socket: tokio::net::UdpSocket,
+    service: Arc<CoapService>,
+    registry: Arc<Registry>,
+    link: CoapLink,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
-/// The link over the server.
-#[derive(Debug, Clone)]
-pub struct CoapLink;
-
 impl Lwm2mServer {
-    /// Binds the UDP socket.
+    /// Binds the UDP socket on `addr` and starts serving registrations.
     pub async fn bind(
         addr: SocketAddr,
         state: Arc<GatewayState>,
         seed: u64,
     ) -> std::io::Result<Self> {
-        let _ = (state, seed);
-        let socket = tokio::net::UdpSocket::bind(addr).await?;
+        let (service, client, mut incoming) =
+            CoapService::bind(addr, ServiceConfig::default(), seed).await?;
+        let local_addr = service.local_addr();
+        let service = Arc::new(service);
+        let registry = Arc::new(Registry::default());
+        let (stop, stopped) = watch::channel(false);
+        let handler = RdHandler {
+            state: state.clone(),
+            registry: registry.clone(),
+            client: client.clone(),
+        };
+        let mut stop_requests = stopped.clone();
+        let requests = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    request = incoming.recv() => match request {
+                        Some(request) => handler.handle(request),
+                        None => break,
+                    },
+                    _ = stop_requests.wait_for(|stop| *stop) => break,
+                }
+            }
+        });
+        let sweeper = tokio::spawn(sweep(state, registry.clone(), service.clone(), stopped));
         Ok(Self {
-            local_addr: socket.local_addr()?,
-            _socket: socket,
+            local_addr,
+            service,
+            link: CoapLink::new(client, registry.clone()),
+            registry,
+            stop,
+            tasks: vec![requests, sweeper],
         })
     }
 
-    /// The link.
+    /// The engine's link to registered devices.
     pub fn link(&self) -> CoapLink {
-        CoapLink
+        self.link.clone()
     }
 
     /// The bound address.
@@ -45,28 +88,51 @@ impl Lwm2mServer {
         self.local_addr
     }
 
-    /// Stops.
-    pub async fn shutdown(self) {}
-}
-
-impl DeviceLink for CoapLink {
-    async fn execute(
-        &self,
-        target: &DeviceRoute,
-        _operation: DeviceOperation,
-    ) -> Result<OperationOutcome, LinkError> {
-        Err(LinkError::NotRegistered {
-            endpoint: target.endpoint.clone(),
-        })
+    /// Live registrations.
+    pub fn registrations(&self) -> usize {
+        self.registry.len()
     }
 
-    async fn observe(
-        &self,
-        target: &DeviceRoute,
-        _path: Lwm2mPath,
-    ) -> Result<Observation, LinkError> {
-        Err(LinkError::NotRegistered {
-            endpoint: target.endpoint.clone(),
-        })
+    /// Ends every registration, stops the tasks and the socket.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        self.registry.stop_all();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        drop(self.link);
+        if let Ok(service) = Arc::try_unwrap(self.service) {
+            service.shutdown().await;
+        }
+    }
+}
+
+async fn sweep(
+    state: Arc<GatewayState>,
+    registry: Arc<Registry>,
+    service: Arc<CoapService>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|stop| *stop) => break,
+        }
+        for registration in registry.expire(state.clock.now()) {
+            state
+                .devices
+                .set_active(&registration.device_id, false, state.now());
+            state
+                .metrics
+                .registration_expiries
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(endpoint = %registration.endpoint, "registration lifetime expired");
+        }
+        state
+            .metrics
+            .coap_retransmissions
+            .store(service.stats().retransmissions, Ordering::Relaxed);
     }
 }

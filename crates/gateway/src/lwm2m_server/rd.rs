@@ -1,0 +1,260 @@
+//! The Registration interface (OMA LwM2M 1.1 Core §6.2) on the server side: Register
+//! (`POST /rd?ep=..`), Update (`POST /rd/<id>`), De-register (`DELETE /rd/<id>`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fleetbench_lwm2m::coap::service::{CoapClient, IncomingRequest};
+use fleetbench_lwm2m::coap_lite::{CoapOption, Packet, RequestType, ResponseType};
+use fleetbench_lwm2m::content_format::ContentFormat;
+use fleetbench_lwm2m::link_format::{self, Link};
+use fleetbench_lwm2m::packets::{content_format, method, new_response, uri_path, uri_query};
+use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, UpdateParams};
+
+use super::discovery::{discover, lists_gateway_object};
+use super::registry::{Liveness, Reachability, Registration, Registry};
+use crate::model::{Lwm2mRegistration, Timestamp};
+use crate::state::GatewayState;
+
+/// Lifetime when Register gives none (LwM2M default).
+pub const DEFAULT_LIFETIME: u32 = 86_400;
+
+/// Slack after a lifetime before the registration lapses.
+pub const EXPIRY_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest accepted endpoint name, in bytes.
+pub const MAX_ENDPOINT: usize = 255;
+
+/// Handles registration-interface requests.
+#[derive(Debug, Clone)]
+pub struct RdHandler {
+    /// Shared state.
+    pub state: Arc<GatewayState>,
+    /// Live registrations.
+    pub registry: Arc<Registry>,
+    /// For `/25` discovery.
+    pub client: CoapClient,
+}
+
+fn answer(code: ResponseType, diagnostic: impl Into<String>) -> Packet {
+    let mut packet = new_response(code);
+    packet.payload = diagnostic.into().into_bytes();
+    packet
+}
+
+impl RdHandler {
+    /// Answers one request.
+    pub fn handle(&self, request: IncomingRequest) {
+        let response = self.route(request.peer, &request.packet);
+        request.respond(response);
+    }
+
+    fn route(&self, peer: SocketAddr, packet: &Packet) -> Packet {
+        let path = uri_path(packet);
+        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+        match (method(packet), segments.as_slice()) {
+            (Some(RequestType::Post), ["rd"]) => self.register(peer, packet),
+            (Some(RequestType::Post), ["rd", location]) => self.update(peer, packet, location),
+            (Some(RequestType::Delete), ["rd", location]) => self.deregister(location),
+            (Some(_), ["rd", ..]) => answer(
+                ResponseType::MethodNotAllowed,
+                "the registration interface takes POST /rd, POST /rd/<id> and DELETE /rd/<id>",
+            ),
+            _ => answer(
+                ResponseType::NotFound,
+                format!("no resource /{} on the LwM2M server", path.join("/")),
+            ),
+        }
+    }
+
+    fn reject(&self, code: ResponseType, diagnostic: String) -> Packet {
+        self.state
+            .metrics
+            .registrations_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        answer(code, diagnostic)
+    }
+
+    fn register(&self, peer: SocketAddr, packet: &Packet) -> Packet {
+        let params = match RegistrationParams::from_query(&uri_query(packet)) {
+            Ok(params) => params,
+            Err(error @ RegistrationError::UnsupportedVersion(_)) => {
+                return self.reject(ResponseType::PreconditionFailed, error.to_string());
+            }
+            Err(error) => return self.reject(ResponseType::BadRequest, error.to_string()),
+        };
+        if params.endpoint.len() > MAX_ENDPOINT || params.endpoint.chars().any(char::is_control) {
+            return self.reject(ResponseType::BadRequest, format!("registration parameter `ep` is {:?}: at most {MAX_ENDPOINT} bytes, no control characters", params.endpoint));
+        }
+        let lifetime = params.lifetime.unwrap_or(DEFAULT_LIFETIME);
+        if lifetime == 0 {
+            return self.reject(
+                ResponseType::BadRequest,
+                "registration parameter `lt` is \"0\": must be positive".to_owned(),
+            );
+        }
+        let (objects, links) = match parse_links(packet, true) {
+            Ok(parsed) => parsed,
+            Err(diagnostic) => return self.reject(ResponseType::BadRequest, diagnostic),
+        };
+        let state = &self.state;
+        let now = state.clock.now();
+        let lifetime = Duration::from_secs(u64::from(lifetime));
+        let expires_at = now + lifetime + EXPIRY_GRACE;
+        let at = Timestamp::new(state.clock.utc(now));
+        let record = Lwm2mRegistration {
+            endpoint: params.endpoint.clone(),
+            prefix: None,
+            registration_id: None,
+            address: Some(peer.to_string()),
+            lifetime: Some(lifetime.as_secs()),
+            binding: params.binding.clone(),
+            lwm2m_version: params.version.clone(),
+            queue_mode: params.queue_mode,
+            objects,
+            registered_at: Some(at),
+            last_update_at: Some(at),
+            expires_at: Some(Timestamp::new(state.clock.utc(expires_at))),
+        };
+        let device_id = match state.devices.upsert_registered(&state.ids, record, at) {
+            Ok(id) => id,
+            Err(error) => return self.reject(ResponseType::ServiceUnavailable, error.to_string()),
+        };
+        let registration = self.registry.register(
+            &params.endpoint,
+            device_id,
+            Reachability {
+                peer,
+                lifetime,
+                expires_at,
+            },
+        );
+        let location = registration.location.clone();
+        state.devices.touch(
+            &device_id,
+            |r| r.registration_id = Some(format!("rd/{location}")),
+            at,
+        );
+        state.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+        self.spawn_discovery(registration, &links);
+        let mut response = new_response(ResponseType::Created);
+        response.add_option(CoapOption::LocationPath, b"rd".to_vec());
+        response.add_option(CoapOption::LocationPath, location.into_bytes());
+        response
+    }
+
+    fn update(&self, peer: SocketAddr, packet: &Packet, location: &str) -> Packet {
+        let Some(registration) = self.registry.by_location(location) else {
+            return answer(
+                ResponseType::NotFound,
+                format!("no registration rd/{location}: register again"),
+            );
+        };
+        let params = match UpdateParams::from_query(&uri_query(packet)) {
+            Ok(params) => params,
+            Err(error) => return self.reject(ResponseType::BadRequest, error.to_string()),
+        };
+        if params.lifetime == Some(0) {
+            return self.reject(
+                ResponseType::BadRequest,
+                "update parameter `lt` is \"0\": must be positive".to_owned(),
+            );
+        }
+        let parsed = if packet.payload.is_empty() {
+            None
+        } else {
+            match parse_links(packet, false) {
+                Ok(parsed) => Some(parsed),
+                Err(diagnostic) => return self.reject(ResponseType::BadRequest, diagnostic),
+            }
+        };
+        let state = &self.state;
+        let now = state.clock.now();
+        let (lifetime, expires_at) = {
+            let mut reach = crate::store::lock(&registration.reach);
+            reach.peer = peer;
+            if let Some(lifetime) = params.lifetime {
+                reach.lifetime = Duration::from_secs(u64::from(lifetime));
+            }
+            reach.expires_at = now + reach.lifetime + EXPIRY_GRACE;
+            (reach.lifetime, reach.expires_at)
+        };
+        let at = Timestamp::new(state.clock.utc(now));
+        let objects = parsed.as_ref().map(|(objects, _)| objects.clone());
+        state.devices.touch(
+            &registration.device_id,
+            |r| {
+                r.address = Some(peer.to_string());
+                r.lifetime = Some(lifetime.as_secs());
+                if let Some(binding) = &params.binding {
+                    r.binding = Some(binding.clone());
+                }
+                if let Some(objects) = objects {
+                    r.objects = objects;
+                }
+                r.last_update_at = Some(at);
+                r.expires_at = Some(Timestamp::new(state.clock.utc(expires_at)));
+            },
+            at,
+        );
+        state
+            .metrics
+            .registration_updates
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some((_, links)) = parsed {
+            self.spawn_discovery(registration, &links);
+        }
+        new_response(ResponseType::Changed)
+    }
+
+    fn deregister(&self, location: &str) -> Packet {
+        let Some(registration) = self.registry.remove(location, Liveness::Deregistered) else {
+            return answer(
+                ResponseType::NotFound,
+                format!("no registration rd/{location}"),
+            );
+        };
+        self.state
+            .devices
+            .set_active(&registration.device_id, false, self.state.now());
+        self.state
+            .metrics
+            .deregistrations
+            .fetch_add(1, Ordering::Relaxed);
+        new_response(ResponseType::Deleted)
+    }
+
+    fn spawn_discovery(&self, registration: Arc<Registration>, links: &[Link]) {
+        let has_gateway_object = lists_gateway_object(links);
+        tokio::spawn(discover(
+            self.state.clone(),
+            self.client.clone(),
+            registration,
+            has_gateway_object,
+        ));
+    }
+}
+
+/// Checks Content-Format 40 and parses the object links; returns the text and the links.
+fn parse_links(packet: &Packet, required: bool) -> Result<(String, Vec<Link>), String> {
+    if let Some(format) = content_format(packet)
+        && format != ContentFormat::LinkFormat.number()
+    {
+        return Err(format!(
+            "registration payload has Content-Format {format}: expected 40 (application/link-format)"
+        ));
+    }
+    let text = std::str::from_utf8(&packet.payload)
+        .map_err(|e| format!("registration payload is not UTF-8: {e}"))?;
+    if text.trim().is_empty() {
+        return if required {
+            Err("registration payload is empty: expected the object links".to_owned())
+        } else {
+            Ok((String::new(), Vec::new()))
+        };
+    }
+    let links = link_format::parse(text).map_err(|e| format!("registration payload: {e}"))?;
+    Ok((text.to_owned(), links))
+}
