@@ -1,0 +1,339 @@
+//! The LwM2M side against a scripted device built on the crate's own CoAP service (real UDP on
+//! loopback): registration, `/25` sub-device discovery, commands to the gateway and to
+//! sub-devices, de-registration while a request is in flight, malformed registrations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use common::{Api, only_status};
+use fleetbench_gateway::{GatewayConfig, start};
+use fleetbench_lwm2m::coap::RequestOptions;
+use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, IncomingRequest, ServiceConfig};
+use fleetbench_lwm2m::coap_lite::{Packet, RequestType, ResponseType};
+use fleetbench_lwm2m::codec::{self, Record};
+use fleetbench_lwm2m::content_format::ContentFormat;
+use fleetbench_lwm2m::packets::{
+    code_text, location_path, method, new_request, new_response, set_content_format, uri_path,
+};
+use fleetbench_lwm2m::path::Lwm2mPath;
+use fleetbench_lwm2m::registration::{RegistrationParams, deregister_request, register_request};
+use fleetbench_lwm2m::value::Value;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const LINKS: &str = "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>,</25>;ver=2.0,</25/0>,</25/1>";
+
+/// A scripted LwM2M device: answers what the tests need, records writes, and parks requests to
+/// `/3/0/9` without answering.
+struct FakeDevice {
+    client: CoapClient,
+    _service: CoapService,
+    writes: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    parked: Arc<Mutex<Vec<IncomingRequest>>>,
+}
+
+fn object25(endpoint: &str) -> Vec<u8> {
+    let base = Lwm2mPath::object(25);
+    let mut records = Vec::new();
+    for k in 0..2u16 {
+        records.push(Record::new(
+            Lwm2mPath::resource(25, k, 0),
+            Value::String(format!("{endpoint}-sub{k}")),
+        ));
+        records.push(Record::new(
+            Lwm2mPath::resource(25, k, 1),
+            Value::String(format!("dev{k}")),
+        ));
+        records.push(Record::new(
+            Lwm2mPath::resource(25, k, 3),
+            Value::CoreLink("</3303/0>".into()),
+        ));
+    }
+    codec::encode(ContentFormat::Tlv, &base, &records).unwrap()
+}
+
+fn content(format: u16, payload: &[u8]) -> Packet {
+    let mut response = new_response(ResponseType::Content);
+    set_content_format(&mut response, format);
+    response.payload = payload.to_vec();
+    response
+}
+
+impl FakeDevice {
+    async fn start(endpoint: &str) -> Self {
+        let endpoint = endpoint.to_owned();
+        let (service, client, mut incoming) = CoapService::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            ServiceConfig::default(),
+            99,
+        )
+        .await
+        .unwrap();
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let parked = Arc::new(Mutex::new(Vec::new()));
+        let (log, park) = (writes.clone(), parked.clone());
+        tokio::spawn(async move {
+            while let Some(request) = incoming.recv().await {
+                let path = uri_path(&request.packet).join("/");
+                let response = match (method(&request.packet), path.as_str()) {
+                    (Some(RequestType::Get), "25") => {
+                        content(ContentFormat::Tlv.number(), &object25(&endpoint))
+                    }
+                    (Some(RequestType::Get), "3/0/0") => content(0, b"fleetbench"),
+                    (Some(RequestType::Get), "dev0/3303/0/5700") => content(0, b"21.5"),
+                    (Some(RequestType::Get), "3/0/9") => {
+                        request.accept_later();
+                        park.lock().unwrap().push(request);
+                        continue;
+                    }
+                    (
+                        Some(RequestType::Put | RequestType::Post),
+                        "3/0/13" | "3/0/4" | "dev1/3/0/4" | "dev0/33000/0/6",
+                    ) => {
+                        log.lock()
+                            .unwrap()
+                            .push((path.clone(), request.packet.payload.clone()));
+                        new_response(ResponseType::Changed)
+                    }
+                    _ => new_response(ResponseType::NotFound),
+                };
+                request.respond(response);
+            }
+        });
+        Self {
+            client,
+            _service: service,
+            writes,
+            parked,
+        }
+    }
+
+    async fn register(&self, server: SocketAddr, endpoint: &str) -> Vec<String> {
+        let request = register_request(&RegistrationParams::new(endpoint, 60), LINKS);
+        let response = self
+            .client
+            .request(server, request, RequestOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(code_text(&response), "2.01");
+        location_path(&response)
+    }
+
+    async fn send(&self, server: SocketAddr, packet: Packet) -> Packet {
+        self.client
+            .request(server, packet, RequestOptions::default())
+            .await
+            .unwrap()
+    }
+}
+
+async fn command(api: &Api, device: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, created) = api
+        .post(&format!("/devices/{device}/gateway_commands"), body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    api.wait_command(created["_id"].as_str().unwrap()).await
+}
+
+#[tokio::test]
+async fn registration_discovery_and_commands_to_gateway_and_sub_devices() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let device = FakeDevice::start("ep-1").await;
+    let location = device.register(gateway.coap_addr(), "ep-1").await;
+    assert_eq!(location[0], "rd");
+
+    let gw = api
+        .wait_device("ep-1", |d| {
+            d["attached_device_ids"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    assert_eq!(gw["active"], true);
+    assert_eq!(
+        gw["lwm2m"]["registration_id"],
+        format!("rd/{}", location[1])
+    );
+    let gw_id = gw["_id"].as_str().unwrap().to_owned();
+    let (_, sub0) = api.get("/devices/ep-1-sub0").await;
+    assert_eq!(sub0["parent_device_id"], gw_id);
+    assert_eq!(sub0["lwm2m"]["prefix"], "dev0");
+    let (_, children) = api
+        .get(&format!("/devices?parent_device_id={gw_id}&page_meta=true"))
+        .await;
+    assert_eq!(children["total"], 2);
+
+    let read = command(
+        &api,
+        &gw_id,
+        json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3/0/0"}),
+    )
+    .await;
+    let entry = only_status(&read);
+    assert_eq!(entry["status"], "success", "{read}");
+    assert_eq!(entry["result"]["values"][0]["value"], "fleetbench");
+
+    let sub_read = command(
+        &api,
+        "ep-1-sub0",
+        json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3303/0/5700"}),
+    )
+    .await;
+    let entry = only_status(&sub_read);
+    assert_eq!(entry["status"], "success", "{sub_read}");
+    assert_eq!(entry["result"]["values"][0]["value"], "21.5");
+    assert_eq!(
+        sub_read["statuses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap(),
+        sub0["_id"].as_str().unwrap()
+    );
+
+    let write = command(&api, &gw_id, json!({"command_type": "lwm2m_request", "type": "write", "endpoint": "/3/0/13", "data": "1700000000"})).await;
+    assert_eq!(only_status(&write)["status"], "success", "{write}");
+    let reboot = command(&api, &gw_id, json!({"command_type": "reboot"})).await;
+    assert_eq!(only_status(&reboot)["status"], "success", "{reboot}");
+    let heartbeat = command(&api, "ep-1-sub0", json!({"command_type": "heartbeat"})).await;
+    assert_eq!(only_status(&heartbeat)["status"], "success", "{heartbeat}");
+
+    let sub1 = api.get("/devices/ep-1-sub1").await.1;
+    let fan_out = command(
+        &api,
+        &gw_id,
+        json!({"command_type": "reboot", "attached_device_ids": [sub1["_id"]]}),
+    )
+    .await;
+    assert_eq!(
+        fan_out["statuses"][sub1["_id"].as_str().unwrap()]["status"],
+        "success",
+        "{fan_out}"
+    );
+
+    let missing = command(
+        &api,
+        &gw_id,
+        json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3/0/1"}),
+    )
+    .await;
+    let entry = only_status(&missing);
+    assert_eq!(entry["status"], "fail");
+    assert!(
+        entry["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("4.04 Not Found"),
+        "{missing}"
+    );
+
+    let writes = device.writes.lock().unwrap().clone();
+    let paths: Vec<&str> = writes.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["3/0/13", "3/0/4", "dev0/33000/0/6", "dev1/3/0/4"]);
+    assert_eq!(writes[0].1, b"1700000000");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn deregistration_fails_in_flight_commands_and_marks_devices_inactive() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let device = FakeDevice::start("ep-2").await;
+    let location = device.register(gateway.coap_addr(), "ep-2").await;
+    let gw = api
+        .wait_device("ep-2", |d| {
+            d["attached_device_ids"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let gw_id = gw["_id"].as_str().unwrap();
+
+    let (status, created) = api
+        .post(&format!("/devices/{gw_id}/gateway_commands"), json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3/0/9", "timeout": 60}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    common::eventually(|| async { (!device.parked.lock().unwrap().is_empty()).then_some(()) })
+        .await;
+    let deleted = device
+        .send(gateway.coap_addr(), deregister_request(&location))
+        .await;
+    assert_eq!(code_text(&deleted), "2.02");
+
+    let done = api.wait_command(created["_id"].as_str().unwrap()).await;
+    let entry = only_status(&done);
+    assert_eq!(entry["status"], "fail");
+    assert!(
+        entry["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("de-registered"),
+        "{done}"
+    );
+    let gw = api.get("/devices/ep-2").await.1;
+    assert_eq!(gw["active"], false);
+    assert_eq!(api.get("/devices/ep-2-sub1").await.1["active"], false);
+
+    let after = command(&api, gw_id, json!({"command_type": "reboot"})).await;
+    assert!(
+        only_status(&after)["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("not registered"),
+        "{after}"
+    );
+    let again = device
+        .send(gateway.coap_addr(), deregister_request(&location))
+        .await;
+    assert_eq!(code_text(&again), "4.04");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_registrations_are_refused_with_a_diagnostic() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let device = FakeDevice::start("ep-3").await;
+    let server = gateway.coap_addr();
+
+    let mut no_endpoint = new_request(RequestType::Post, &["rd"]);
+    fleetbench_lwm2m::packets::add_queries(&mut no_endpoint, &["lt=60"]);
+    no_endpoint.payload = b"</3/0>".to_vec();
+    let response = device.send(server, no_endpoint).await;
+    assert_eq!(code_text(&response), "4.00");
+    assert!(String::from_utf8_lossy(&response.payload).contains("`ep`"));
+
+    let mut params = RegistrationParams::new("ep-3", 60);
+    params.version = Some("1.2".into());
+    let mut request = register_request(&RegistrationParams::new("ep-3", 60), "</3/0>");
+    request.clear_option(fleetbench_lwm2m::coap_lite::CoapOption::UriQuery);
+    fleetbench_lwm2m::packets::add_queries(&mut request, &params.to_query());
+    let response = device.send(server, request).await;
+    assert_eq!(code_text(&response), "4.12");
+
+    let response = device
+        .send(
+            server,
+            register_request(&RegistrationParams::new("ep-3", 60), "</3/0"),
+        )
+        .await;
+    assert_eq!(code_text(&response), "4.00");
+    assert!(String::from_utf8_lossy(&response.payload).contains("registration payload"));
+
+    let response = device
+        .send(
+            server,
+            register_request(&RegistrationParams::new("ep-3", 60), ""),
+        )
+        .await;
+    assert_eq!(code_text(&response), "4.00");
+
+    let update = fleetbench_lwm2m::registration::update_request(&["rd", "nope"], Some(60), None);
+    assert_eq!(code_text(&device.send(server, update).await), "4.04");
+    gateway.shutdown().await;
+}
