@@ -27,12 +27,15 @@ use serde_json::json;
 
 const LINKS: &str = "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>,</25>;ver=2.0,</25/0>,</25/1>";
 
+/// Writes and executes the device received: path and payload.
+type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A scripted LwM2M device: answers what the tests need, records writes, and parks requests to
 /// `/3/0/9` without answering.
 struct FakeDevice {
     client: CoapClient,
     _service: CoapService,
-    writes: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    writes: Log,
     parked: Arc<Mutex<Vec<IncomingRequest>>>,
 }
 
@@ -73,7 +76,7 @@ impl FakeDevice {
         )
         .await
         .unwrap();
-        let writes = Arc::new(Mutex::new(Vec::new()));
+        let writes: Log = Arc::new(Mutex::new(Vec::new()));
         let parked = Arc::new(Mutex::new(Vec::new()));
         let (log, park) = (writes.clone(), parked.clone());
         tokio::spawn(async move {
