@@ -237,6 +237,11 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
     if let Some(g) = gateway {
         embedded::stop_gateway(g).await;
     }
+    if let (Err(_), Some(dir)) = (&result, &run_dir) {
+        // Setup failed before anything was measured: leave no empty run directory behind
+        // (remove_dir only removes an empty directory).
+        let _ = std::fs::remove_dir(dir);
+    }
     result
 }
 

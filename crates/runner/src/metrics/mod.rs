@@ -256,6 +256,16 @@ impl Recorder {
         s.counts.poll_requests += polls;
     }
 
+    /// Every series' counters summed (cheap: no histogram is copied).
+    pub fn total_counts(&self) -> Counts {
+        let m = self.lock();
+        let mut total = Counts::default();
+        for s in m.series.values() {
+            total.add(&s.counts);
+        }
+        total
+    }
+
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Metrics {
         self.lock().clone()
