@@ -453,6 +453,13 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         FleetCounters::bump(&self.shared.counters.requests_answered);
         match action {
             Some(DeviceAction::Reboot) if self.stopping_deadline.is_none() => self.reboot(now),
+            Some(DeviceAction::FirmwareUpdate) => {
+                if self.stopping_deadline.is_none() {
+                    self.reboot(now);
+                } else {
+                    self.device.finish_firmware_update();
+                }
+            }
             Some(DeviceAction::RegistrationUpdate) => self.registration.trigger_update(now),
             Some(DeviceAction::LifetimeChanged(lifetime)) => {
                 self.registration.set_lifetime(now, lifetime);
@@ -481,6 +488,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     fn wake(&mut self, now: Instant) {
         self.silent_until = None;
         self.reboots += 1;
+        self.device.finish_firmware_update();
         if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
             self.endpoint.handle_timeout(now);
         }

@@ -13,6 +13,7 @@ pub mod bind;
 pub mod device;
 pub mod driver;
 pub mod fleet;
+pub mod fuzzing;
 pub mod limits;
 pub mod model;
 pub mod observe;

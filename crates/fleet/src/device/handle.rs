@@ -96,7 +96,7 @@ fn dispatch(device: &mut Device, now: Instant, request: &Packet) -> Result<Reply
 }
 
 fn execute(
-    node: &crate::model::Node,
+    node: &mut crate::model::Node,
     path: &Lwm2mPath,
     instance: u16,
     resource: u16,
@@ -116,6 +116,20 @@ fn execute(
         }
         (Some(index), objects::DEVICE, objects::DEVICE_REBOOT) => {
             Some(DeviceAction::SubDeviceReboot(index))
+        }
+        (_, objects::FIRMWARE, objects::FIRMWARE_UPDATE) => {
+            if !node.start_firmware_update() {
+                return Err(ResponseType::MethodNotAllowed);
+            }
+            match sub_device {
+                // The gateway reboots into the new firmware.
+                None => Some(DeviceAction::FirmwareUpdate),
+                // A sub-device is updated at once.
+                Some(_) => {
+                    node.finish_firmware_update();
+                    None
+                }
+            }
         }
         _ => None,
     };

@@ -42,6 +42,9 @@ pub enum DeviceAction {
     RegistrationUpdate,
     /// `/1/0/1` was written: send an Update carrying the new lifetime.
     LifetimeChanged(Duration),
+    /// Execute `/5/0/2` on the gateway in State 2: reboot (like [`Self::Reboot`]) and come
+    /// back with the new firmware ([`Device::finish_firmware_update`]).
+    FirmwareUpdate,
     /// Execute `/devK/3/0/4` on sub-device K (answered; the sub-device "reboots" instantly).
     SubDeviceReboot(usize),
 }
@@ -152,6 +155,11 @@ impl Device {
             Some(prefix) => self.sub_devices.get(parse_prefix(prefix)?)?,
         };
         node.pmax(&path).map(|s| Duration::from_secs(u64::from(s)))
+    }
+
+    /// Completes a gateway firmware update started by Execute `/5/0/2` (after its reboot).
+    pub fn finish_firmware_update(&mut self) {
+        self.gateway.finish_firmware_update();
     }
 
     /// Handles one request. Never panics, whatever the packet holds.

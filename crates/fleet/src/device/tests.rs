@@ -56,7 +56,7 @@ fn builds_objects_and_registration_links() {
     assert_eq!(device.sub_device_count(), 2);
     assert_eq!(
         device.registration_links(),
-        "</1/0>,</3/0>,</25>;ver=2.0,</25/0>,</25/1>,</3303/0>,</33000/0>"
+        "</1/0>,</3/0>,</5/0>,</25>;ver=2.0,</25/0>,</25/1>,</3303/0>,</33000/0>"
     );
     let tree = &device.gateway().tree;
     assert_eq!(
@@ -66,7 +66,9 @@ fn builds_objects_and_registration_links() {
     assert_eq!(tree.get(25, 1, 1), Some(&Value::String("dev1".into())));
     assert_eq!(
         tree.get(25, 0, 3),
-        Some(&Value::CoreLink("</3/0>,</3303/0>,</33000/0>".into()))
+        Some(&Value::CoreLink(
+            "</3/0>,</5/0>,</3303/0>,</33000/0>".into()
+        ))
     );
     assert_eq!(tree.get(1, 0, 1), Some(&Value::Integer(300)));
     assert_eq!(device.lifetime(), Duration::from_secs(300));
@@ -669,4 +671,64 @@ fn pmax_is_stored_and_inherited() {
     clear.add_option(CoapOption::UriQuery, b"pmax".to_vec());
     device.handle_request(now, &clear);
     assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn firmware_update_push_and_pull() {
+    let now = Instant::now();
+    let mut device = Device::new(&spec(1), now);
+    let read = |device: &mut Device, path: &str| {
+        device
+            .handle_request(now, &request(RequestType::Get, path))
+            .response
+            .payload
+    };
+    // Update before any package: not allowed.
+    let exec = request(RequestType::Post, "/5/0/2");
+    assert_eq!(
+        code(&device.handle_request(now, &exec)),
+        ResponseType::MethodNotAllowed
+    );
+    // Push: package bytes -> Downloaded.
+    let push = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[1, 2, 3, 4]);
+    assert_eq!(
+        code(&device.handle_request(now, &push)),
+        ResponseType::Changed
+    );
+    assert_eq!(read(&mut device, "/5/0/3"), b"2");
+    let reply = device.handle_request(now, &exec);
+    assert_eq!(code(&reply), ResponseType::Changed);
+    assert_eq!(reply.action, Some(DeviceAction::FirmwareUpdate));
+    assert_eq!(read(&mut device, "/5/0/3"), b"3");
+    assert_eq!(read(&mut device, "/5/0/5"), b"0");
+    device.finish_firmware_update();
+    assert_eq!(read(&mut device, "/5/0/3"), b"0");
+    assert_eq!(read(&mut device, "/5/0/5"), b"1");
+    assert_eq!(read(&mut device, "/3/0/3"), b"1.0.1");
+    // Pull on a sub-device: URI -> Downloaded; Update completes at once.
+    let pull = with_payload(
+        request(RequestType::Put, "/dev0/5/0/1"),
+        0,
+        b"coap://127.0.0.1/fw.bin",
+    );
+    assert_eq!(
+        code(&device.handle_request(now, &pull)),
+        ResponseType::Changed
+    );
+    assert_eq!(read(&mut device, "/dev0/5/0/3"), b"2");
+    let reply = device.handle_request(now, &request(RequestType::Post, "/dev0/5/0/2"));
+    assert_eq!(code(&reply), ResponseType::Changed);
+    assert_eq!(reply.action, None);
+    assert_eq!(read(&mut device, "/dev0/5/0/5"), b"1");
+    assert_eq!(read(&mut device, "/dev0/3/0/3"), b"1.0.1");
+    // An empty URI resets to Idle; the package resource is write-only.
+    let reset = with_payload(request(RequestType::Put, "/dev0/5/0/1"), 0, b"");
+    assert_eq!(
+        code(&device.handle_request(now, &reset)),
+        ResponseType::Changed
+    );
+    assert_eq!(read(&mut device, "/dev0/5/0/3"), b"0");
+    assert_eq!(read(&mut device, "/dev0/5/0/5"), b"0");
+    let reply = device.handle_request(now, &request(RequestType::Get, "/5/0/0"));
+    assert_eq!(code(&reply), ResponseType::MethodNotAllowed);
 }

@@ -160,6 +160,13 @@ fn apply(
             }
         }
     }
+    if object == objects::FIRMWARE {
+        for resource in [objects::FIRMWARE_PACKAGE, objects::FIRMWARE_PACKAGE_URI] {
+            if touched.contains(&resource) {
+                node.firmware_written(resource);
+            }
+        }
+    }
     if object == objects::AGENT {
         if touched.contains(&objects::AGENT_FILE_DATA) {
             node.store_file();

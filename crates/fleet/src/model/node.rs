@@ -34,6 +34,7 @@ pub struct Node {
     battery_start: i64,
     files: BTreeMap<String, Vec<u8>>,
     pmax: BTreeMap<Lwm2mPath, u32>,
+    firmware_updates: u32,
 }
 
 impl Node {
@@ -71,11 +72,14 @@ impl Node {
             battery_start,
             files: BTreeMap::new(),
             pmax: BTreeMap::new(),
+            firmware_updates: 0,
         };
         let value = node.signal.sample(std::time::Duration::ZERO);
         node.tree
             .insert_object(objects::TEMPERATURE, objects::temperature(value));
         node.tree.insert_object(objects::AGENT, objects::agent());
+        node.tree
+            .insert_object(objects::FIRMWARE, objects::firmware());
         node
     }
 
@@ -163,6 +167,75 @@ impl Node {
             let ancestor = Lwm2mPath::from_ids(None, &ids[..depth]).ok()?;
             self.pmax.get(&ancestor).copied()
         })
+    }
+
+    /// A package (`/5/0/0`) or package URI (`/5/0/1`) was written: a non-empty one is taken
+    /// as downloaded at once (State 2), an empty one (or a single NUL byte) resets to Idle.
+    /// Update Result goes back to 0 either way.
+    pub fn firmware_written(&mut self, resource: u16) {
+        let delivered = match self.tree.get(objects::FIRMWARE, 0, resource) {
+            Some(Value::Opaque(bytes)) => !bytes.is_empty() && bytes.as_slice() != [0],
+            Some(Value::String(uri)) => !uri.is_empty(),
+            _ => false,
+        };
+        let state = if delivered { 2 } else { 0 };
+        self.set_firmware_state(state, 0);
+        if resource == objects::FIRMWARE_PACKAGE {
+            // The package itself is not kept: only its arrival matters.
+            self.tree.set(
+                objects::FIRMWARE,
+                0,
+                objects::FIRMWARE_PACKAGE,
+                Value::Opaque(Vec::new()),
+            );
+        }
+    }
+
+    /// Execute on `/5/0/2`: allowed only in State 2 (Downloaded); moves to State 3.
+    pub fn start_firmware_update(&mut self) -> bool {
+        if self.tree.get(objects::FIRMWARE, 0, objects::FIRMWARE_STATE) != Some(&Value::Integer(2))
+        {
+            return false;
+        }
+        self.set_firmware_state(3, 0);
+        true
+    }
+
+    /// The update finished: State 0, Update Result 1, and a new firmware version in
+    /// `/3/0/3` (the package version from `/5/0/7` when set, else a bumped counter).
+    pub fn finish_firmware_update(&mut self) {
+        if self.tree.get(objects::FIRMWARE, 0, objects::FIRMWARE_STATE) != Some(&Value::Integer(3))
+        {
+            return;
+        }
+        self.firmware_updates = self.firmware_updates.saturating_add(1);
+        let version = match self.tree.get(objects::FIRMWARE, 0, 7) {
+            Some(Value::String(v)) if !v.is_empty() => v.clone(),
+            _ => format!("1.0.{}", self.firmware_updates),
+        };
+        self.tree.set(
+            objects::DEVICE,
+            0,
+            objects::DEVICE_FIRMWARE_VERSION,
+            Value::String(version),
+        );
+        self.set_firmware_state(0, 1);
+    }
+
+    fn set_firmware_state(&mut self, state: i64, result: i64) {
+        let tree = &mut self.tree;
+        tree.set(
+            objects::FIRMWARE,
+            0,
+            objects::FIRMWARE_STATE,
+            Value::Integer(state),
+        );
+        tree.set(
+            objects::FIRMWARE,
+            0,
+            objects::FIRMWARE_RESULT,
+            Value::Integer(result),
+        );
     }
 
     /// `/33000/0/8` was written: `/33000/0/9` now shows that file (empty if unknown).

@@ -13,6 +13,20 @@ pub const SERVER: u16 = 1;
 pub const DEVICE: u16 = 3;
 /// Object 25, LwM2M Gateway.
 pub const GATEWAY: u16 = 25;
+/// Object 5, Firmware Update.
+pub const FIRMWARE: u16 = 5;
+/// `/5/0/0` Package.
+pub const FIRMWARE_PACKAGE: u16 = 0;
+/// `/5/0/1` Package URI.
+pub const FIRMWARE_PACKAGE_URI: u16 = 1;
+/// `/5/0/2` Update.
+pub const FIRMWARE_UPDATE: u16 = 2;
+/// `/5/0/3` State: 0 Idle, 1 Downloading, 2 Downloaded, 3 Updating.
+pub const FIRMWARE_STATE: u16 = 3;
+/// `/5/0/5` Update Result: 0 initial, 1 success, ...
+pub const FIRMWARE_RESULT: u16 = 5;
+/// `/3/0/3` Firmware Version.
+pub const DEVICE_FIRMWARE_VERSION: u16 = 3;
 /// Object 3303, Temperature.
 pub const TEMPERATURE: u16 = 3303;
 /// Object 33000, the fleetbench agent (docs/gateway-api.md §1.1).
@@ -86,7 +100,10 @@ pub fn device(info: &DeviceInfo, battery: i64, current_time: i64) -> Object {
         (0, Resource::single(Read, text("fleetbench"))),
         (1, Resource::single(Read, text(&info.model))),
         (2, Resource::single(Read, text(&info.serial))),
-        (3, Resource::single(Read, text(FIRMWARE_VERSION))),
+        (
+            DEVICE_FIRMWARE_VERSION,
+            Resource::single(Read, text(FIRMWARE_VERSION)),
+        ),
         (DEVICE_REBOOT, Resource::executable()),
         (
             DEVICE_BATTERY,
@@ -174,5 +191,23 @@ pub fn agent() -> Object {
             AGENT_FILE_DATA,
             Resource::single(ReadWrite, Value::Opaque(Vec::new())),
         ),
+    ])
+}
+
+/// Object 5 Firmware Update, one instance, idle, push and pull both accepted.
+pub fn firmware() -> Object {
+    use Operations::{Read, ReadWrite, Write};
+    single_instance(vec![
+        (
+            FIRMWARE_PACKAGE,
+            Resource::single(Write, Value::Opaque(Vec::new())),
+        ),
+        (FIRMWARE_PACKAGE_URI, Resource::single(ReadWrite, text(""))),
+        (FIRMWARE_UPDATE, Resource::executable()),
+        (FIRMWARE_STATE, Resource::single(Read, Value::Integer(0))),
+        (FIRMWARE_RESULT, Resource::single(Read, Value::Integer(0))),
+        (6, Resource::single(Read, text(""))),
+        (7, Resource::single(Read, text(""))),
+        (9, Resource::single(Read, Value::Integer(2))),
     ])
 }
