@@ -6,6 +6,7 @@ use fleetbench_lwm2m::content_format::ContentFormat;
 use fleetbench_lwm2m::path::Lwm2mPath;
 use tokio::time::Instant;
 
+use super::blockwise::{self, Block1Step};
 use super::message::{self, FormatOption};
 use super::{Device, DeviceAction, Reply, discover, read, write};
 use crate::model::objects;
@@ -14,13 +15,38 @@ use crate::model::objects;
 pub(super) type Failure = ResponseType;
 
 pub(super) fn handle(device: &mut Device, now: Instant, request: &Packet) -> Reply {
-    match dispatch(device, now, request) {
+    let failed = |code| Reply {
+        response: message::empty(code),
+        action: None,
+    };
+    let (whole, echo) = match device.uploads.accept(request) {
+        Block1Step::Whole => (None, None),
+        Block1Step::Continue(response) => {
+            return Reply {
+                response,
+                action: None,
+            };
+        }
+        Block1Step::Fail(code) => return failed(code),
+        Block1Step::Complete { body, option } => {
+            let mut whole = request.clone();
+            whole.clear_option(CoapOption::Block1);
+            whole.payload = body;
+            (Some(whole), Some(option))
+        }
+    };
+    let request = whole.as_ref().unwrap_or(request);
+    let mut reply = match dispatch(device, now, request) {
         Ok(reply) => reply,
-        Err(code) => Reply {
-            response: message::empty(code),
-            action: None,
-        },
+        Err(code) => failed(code),
+    };
+    reply.response = blockwise::slice_response(request, reply.response);
+    if let Some(option) = echo {
+        reply
+            .response
+            .add_option(CoapOption::Block1, option.encode());
     }
+    reply
 }
 
 fn dispatch(device: &mut Device, now: Instant, request: &Packet) -> Result<Reply, Failure> {

@@ -2,6 +2,7 @@
 //! sans-IO request handler: it is given a CoAP request and `now`, and returns the response
 //! plus any side effect the driver must carry out (reboot, registration update).
 
+mod blockwise;
 mod discover;
 mod handle;
 pub mod message;
@@ -64,6 +65,7 @@ pub struct Device {
     endpoint: String,
     gateway: Node,
     sub_devices: Vec<Node>,
+    uploads: blockwise::Uploads,
 }
 
 /// Sub-device `k`'s Object 25 prefix.
@@ -107,6 +109,7 @@ impl Device {
             endpoint: spec.endpoint.clone(),
             gateway,
             sub_devices,
+            uploads: blockwise::Uploads::default(),
         }
     }
 

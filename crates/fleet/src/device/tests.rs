@@ -732,3 +732,127 @@ fn firmware_update_push_and_pull() {
     let reply = device.handle_request(now, &request(RequestType::Get, "/5/0/0"));
     assert_eq!(code(&reply), ResponseType::MethodNotAllowed);
 }
+
+mod blockwise_transfers {
+    use super::*;
+    use fleetbench_lwm2m::block::BlockOption;
+
+    fn block(packet: &Packet, option: CoapOption) -> Option<BlockOption> {
+        packet
+            .get_first_option(option)
+            .map(|raw| BlockOption::decode(raw).unwrap())
+    }
+
+    fn upload_block(num: u32, more: bool, size: usize, data: &[u8]) -> Packet {
+        let mut put = with_payload(request(RequestType::Put, "/dev0/33000/0/9"), 42, data);
+        put.add_option(
+            CoapOption::Block1,
+            BlockOption::new(num, more, size).unwrap().encode(),
+        );
+        put
+    }
+
+    #[test]
+    fn block1_upload_then_block2_download() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        let select = with_payload(request(RequestType::Put, "/dev0/33000/0/8"), 0, b"big.bin");
+        assert_eq!(
+            code(&device.handle_request(now, &select)),
+            ResponseType::Changed
+        );
+        let file: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<&[u8]> = file.chunks(1024).collect();
+        for (num, chunk) in chunks.iter().enumerate() {
+            let more = num + 1 < chunks.len();
+            let reply = device.handle_request(now, &upload_block(num as u32, more, 1024, chunk));
+            let expected = if more {
+                ResponseType::Continue
+            } else {
+                ResponseType::Changed
+            };
+            assert_eq!(code(&reply), expected, "block {num}");
+            let echo = block(&reply.response, CoapOption::Block1).unwrap();
+            assert_eq!((echo.num, echo.more), (num as u32, more));
+        }
+        assert_eq!(
+            device.sub_device(0).unwrap().file("big.bin"),
+            Some(file.as_slice())
+        );
+        // Download: unasked, the first 1024 bytes come with Block2 and Size2.
+        let reply = device.handle_request(now, &request(RequestType::Get, "/dev0/33000/0/9"));
+        assert_eq!(reply.response.payload, file[..1024]);
+        let first = block(&reply.response, CoapOption::Block2).unwrap();
+        assert_eq!((first.num, first.more, first.size()), (0, true, 1024));
+        assert_eq!(
+            reply.response.get_first_option(CoapOption::Size2),
+            Some(&uint_option(2500))
+        );
+        let mut downloaded = Vec::new();
+        for num in 0..5u32 {
+            let mut get = request(RequestType::Get, "/dev0/33000/0/9");
+            get.add_option(
+                CoapOption::Block2,
+                BlockOption::new(num, false, 512).unwrap().encode(),
+            );
+            let reply = device.handle_request(now, &get);
+            assert_eq!(code(&reply), ResponseType::Content);
+            downloaded.extend_from_slice(&reply.response.payload);
+            let option = block(&reply.response, CoapOption::Block2).unwrap();
+            assert_eq!(option.more, num < 4, "block {num}");
+        }
+        assert_eq!(downloaded, file);
+        let mut beyond = request(RequestType::Get, "/dev0/33000/0/9");
+        beyond.add_option(
+            CoapOption::Block2,
+            BlockOption::new(5, false, 512).unwrap().encode(),
+        );
+        assert_eq!(
+            code(&device.handle_request(now, &beyond)),
+            ResponseType::BadOption
+        );
+    }
+
+    #[test]
+    fn block1_errors() {
+        let now = Instant::now();
+        let mut device = Device::new(&spec(1), now);
+        // A block out of order: 4.08, and the upload is forgotten.
+        assert_eq!(
+            code(&device.handle_request(now, &upload_block(0, true, 16, &[0; 16]))),
+            ResponseType::Continue
+        );
+        assert_eq!(
+            code(&device.handle_request(now, &upload_block(2, true, 16, &[0; 16]))),
+            ResponseType::RequestEntityIncomplete
+        );
+        assert_eq!(
+            code(&device.handle_request(now, &upload_block(1, false, 16, &[0; 4]))),
+            ResponseType::RequestEntityIncomplete
+        );
+        // A non-final block of the wrong size: 4.00.
+        assert_eq!(
+            code(&device.handle_request(now, &upload_block(0, true, 32, &[0; 16]))),
+            ResponseType::BadRequest
+        );
+        // A malformed Block1 value: 4.02.
+        let mut bad = upload_block(0, true, 16, &[0; 16]);
+        bad.clear_option(CoapOption::Block1);
+        bad.add_option(CoapOption::Block1, vec![1, 2, 3, 4]);
+        assert_eq!(
+            code(&device.handle_request(now, &bad)),
+            ResponseType::BadOption
+        );
+        // A firmware package pushed in blocks completes the download.
+        for (num, more) in [(0u32, true), (1, false)] {
+            let mut put = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[7; 64]);
+            put.add_option(
+                CoapOption::Block1,
+                BlockOption::new(num, more, 64).unwrap().encode(),
+            );
+            device.handle_request(now, &put);
+        }
+        let reply = device.handle_request(now, &request(RequestType::Get, "/5/0/3"));
+        assert_eq!(reply.response.payload, b"2");
+    }
+}
