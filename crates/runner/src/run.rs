@@ -13,6 +13,7 @@ use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
 use crate::exec::{Directory, DirectoryError, Engine, LoadReport};
 use crate::metrics::Recorder;
+use crate::metrics::timeline::{TIMELINE_INTERVAL, TimelineCollector};
 use crate::plan::{Plan, PlanError};
 use crate::report::{self, RunFacts, Summary, TargetInfo};
 use crate::scenario::{Scenario, ScenarioError, Target};
@@ -304,7 +305,18 @@ async fn run_with_fleet(
     let engine = Engine::new(api, scenario.clone(), plan, directory, recorder.clone());
     let start = Instant::now() + START_LEAD;
     let started_wall = SystemTime::now() + START_LEAD;
+    let timeline = TimelineCollector::start(
+        recorder.clone(),
+        start,
+        TIMELINE_INTERVAL,
+        run_dir.map(|d| d.join(report::HISTOGRAM_LOG)),
+        started_wall,
+    );
     let load: LoadReport = engine.run(start, abort.clone()).await;
+    let (timeline, timeline_error) = timeline.finish().await;
+    if let Some(e) = timeline_error {
+        tracing::warn!("the interval histogram log is incomplete: {e}");
+    }
     let metrics = recorder.snapshot();
 
     let facts = RunFacts {
@@ -323,12 +335,13 @@ async fn run_with_fleet(
             source,
         })?;
         let durations = report::phase_durations(scenario, &load);
-        report::write_histogram_log(dir, &metrics, scenario, started_wall, &durations).map_err(
-            |source| RunError::Io {
-                path: dir.clone(),
-                source,
-            },
-        )?;
+        let io = |source| RunError::Io {
+            path: dir.clone(),
+            source,
+        };
+        report::write_histogram_log(dir, &metrics, scenario, started_wall, &durations)
+            .map_err(io)?;
+        report::write_timeline(dir, &timeline).map_err(io)?;
     }
     let thresholds_passed = summary.thresholds_passed;
     Ok(RunOutcome {

@@ -103,10 +103,7 @@ impl<A: GatewayApi> Engine<A> {
 
     /// Runs every phase from `start`, then drains in-flight commands.
     pub async fn run(self: &Arc<Self>, start: Instant, abort: AbortSignal) -> LoadReport {
-        let progress = tokio::spawn(log_progress(self.recorder.clone(), start));
-        let report = self.run_phases(start, abort).await;
-        progress.abort();
-        report
+        self.run_phases(start, abort).await
     }
 
     async fn run_phases(self: &Arc<Self>, start: Instant, mut abort: AbortSignal) -> LoadReport {
@@ -329,37 +326,6 @@ impl<A: GatewayApi> Engine<A> {
         }
     }
 }
-
-/// Logs the counters once per second (tracing, `info`).
-async fn log_progress(recorder: Recorder, start: Instant) {
-    let mut tick = tokio::time::interval_at(start + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_sent = 0;
-    loop {
-        tick.tick().await;
-        let c = recorder.total_counts();
-        let in_flight = c
-            .sent
-            .saturating_sub(c.completed + c.unfinished + c.rejected + c.http_errors);
-        tracing::info!(
-            elapsed_s = start.elapsed().as_secs(),
-            sent_per_s = c.sent - last_sent,
-            sent = c.sent,
-            completed = c.completed,
-            in_flight,
-            fails = c.fail,
-            timeouts = c.timeout,
-            dropped = c.dropped,
-            rejected = c.rejected,
-            http_errors = c.http_errors,
-            "progress"
-        );
-        last_sent = c.sent;
-    }
-}
-
-/// How often progress is logged.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Error text without per-request details, so that error kinds stay few.
 fn error_kind(e: &ApiError) -> String {

@@ -2,6 +2,7 @@
 //! No raw samples are kept; percentiles come only from (merged) histograms.
 
 mod histogram;
+pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -170,9 +171,19 @@ impl Metrics {
     }
 }
 
+/// What happened during one interval of the run (all series merged): the source of the
+/// timeline. Latencies are bucketed by completion time.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalMetrics {
+    /// Counters of the interval.
+    pub counts: Counts,
+    /// Latencies of the commands completed in the interval.
+    pub latency: LatencyHistogram,
+}
+
 /// A cheap, cloneable handle that command tasks record through.
 #[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Metrics>>);
+pub struct Recorder(Arc<Mutex<(Metrics, IntervalMetrics)>>);
 
 impl Recorder {
     /// An empty recorder.
@@ -180,95 +191,115 @@ impl Recorder {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Metrics> {
+    fn lock(&self) -> MutexGuard<'_, (Metrics, IntervalMetrics)> {
         // A panic while holding the lock leaves consistent counters; keep going.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Applies `f` to the series' counters and to the current interval's.
+    fn count(&self, key: SeriesKey, f: impl Fn(&mut Counts)) {
+        let mut guard = self.lock();
+        let (m, interval) = &mut *guard;
+        f(&mut m.entry(key).counts);
+        f(&mut interval.counts);
+    }
+
     /// A command was due.
     pub fn planned(&self, key: SeriesKey) {
-        self.lock().entry(key).counts.planned += 1;
+        self.count(key, |c| c.planned += 1);
     }
 
     /// A due command was not sent: the in-flight bound was hit.
     pub fn dropped(&self, key: SeriesKey) {
-        self.lock().entry(key).counts.dropped += 1;
+        self.count(key, |c| c.dropped += 1);
     }
 
     /// A command was sent `lag` after its intended time.
     pub fn sent(&self, key: SeriesKey, lag: Duration) {
-        let mut m = self.lock();
+        let mut guard = self.lock();
+        let (m, interval) = &mut *guard;
         let s = m.entry(key);
         s.counts.sent += 1;
         s.sched_lag.record(lag);
+        interval.counts.sent += 1;
     }
 
     /// Create answered 429.
     pub fn rejected(&self, key: SeriesKey) {
-        let mut m = self.lock();
-        m.entry(key).counts.rejected += 1;
-        m.note_error("429 Too Many Requests (gateway saturated)");
+        self.count(key, |c| c.rejected += 1);
+        self.lock()
+            .0
+            .note_error("429 Too Many Requests (gateway saturated)");
     }
 
     /// Create (or polling, for good) failed with `message`.
     pub fn http_error(&self, key: SeriesKey, message: &str) {
-        let mut m = self.lock();
-        m.entry(key).counts.http_errors += 1;
-        m.note_error(message);
+        self.count(key, |c| c.http_errors += 1);
+        self.lock().0.note_error(message);
     }
 
     /// A poll failed and will be retried.
     pub fn poll_error(&self, key: SeriesKey, message: &str) {
-        let mut m = self.lock();
-        m.entry(key).counts.poll_errors += 1;
-        m.note_error(message);
+        self.count(key, |c| c.poll_errors += 1);
+        self.lock().0.note_error(message);
     }
 
     /// Poll requests made for one command.
     pub fn polls(&self, key: SeriesKey, polls: u64) {
-        self.lock().entry(key).counts.poll_requests += polls;
+        self.count(key, |c| c.poll_requests += polls);
     }
 
     /// A command reached a terminal status after `polls` poll requests.
     pub fn completed(&self, key: SeriesKey, c: Completion, polls: u64) {
-        let mut m = self.lock();
+        let bump = |counts: &mut Counts| {
+            counts.completed += 1;
+            counts.poll_requests += polls;
+            match c.outcome {
+                Outcome::Success => counts.success += 1,
+                Outcome::Fail => counts.fail += 1,
+                Outcome::Timeout => counts.timeout += 1,
+            }
+        };
+        let mut guard = self.lock();
+        let (m, interval) = &mut *guard;
         let s = m.entry(key);
-        s.counts.completed += 1;
-        s.counts.poll_requests += polls;
-        match c.outcome {
-            Outcome::Success => s.counts.success += 1,
-            Outcome::Fail => s.counts.fail += 1,
-            Outcome::Timeout => s.counts.timeout += 1,
-        }
+        bump(&mut s.counts);
         let h = s.outcomes.entry(c.outcome).or_default();
         h.latency.record(c.latency);
         h.service_time.record(c.service_time);
         if let Some(g) = c.gateway_time {
             h.gateway_time.record(g);
         }
+        bump(&mut interval.counts);
+        interval.latency.record(c.latency);
     }
 
     /// A command was accepted but never seen terminal, after `polls` poll requests.
     pub fn unfinished(&self, key: SeriesKey, polls: u64) {
-        let mut m = self.lock();
-        let s = m.entry(key);
-        s.counts.unfinished += 1;
-        s.counts.poll_requests += polls;
+        self.count(key, |c| {
+            c.unfinished += 1;
+            c.poll_requests += polls;
+        });
     }
 
     /// Every series' counters summed (cheap: no histogram is copied).
     pub fn total_counts(&self) -> Counts {
-        let m = self.lock();
+        let guard = self.lock();
         let mut total = Counts::default();
-        for s in m.series.values() {
+        for s in guard.0.series.values() {
             total.add(&s.counts);
         }
         total
     }
 
+    /// Returns the current interval and starts a new one.
+    pub fn take_interval(&self) -> IntervalMetrics {
+        std::mem::take(&mut self.lock().1)
+    }
+
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Metrics {
-        self.lock().clone()
+        self.lock().0.clone()
     }
 }
 
@@ -322,6 +353,21 @@ mod tests {
             (2, 1, 1, 1)
         );
         assert_eq!(m.errors.values().sum::<u64>(), 1);
+        let interval = r.take_interval();
+        assert_eq!(
+            (
+                interval.counts.planned,
+                interval.counts.completed,
+                interval.latency.len()
+            ),
+            (3, 1, 1)
+        );
+        assert_eq!(
+            r.take_interval().counts,
+            Counts::default(),
+            "taking starts a new interval"
+        );
+        assert_eq!(r.total_counts().planned, 3, "series totals are kept");
     }
 
     #[test]

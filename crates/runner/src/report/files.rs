@@ -16,6 +16,8 @@ use crate::scenario::Scenario;
 
 /// File name of the summary.
 pub const SUMMARY_FILE: &str = "summary.json";
+/// File name of the per-interval timeline.
+pub const TIMELINE_FILE: &str = "timeline.csv";
 /// File name of the HDR interval log.
 pub const HISTOGRAM_LOG: &str = "histograms.hlog";
 
@@ -83,12 +85,18 @@ pub fn write_histogram_log(
     phase_durations: &[Duration],
 ) -> std::io::Result<PathBuf> {
     let path = dir.join(HISTOGRAM_LOG);
+    // Appends to the log the timeline already streamed into (which carries the headers).
+    let exists = path.is_file();
     let mut buf = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     {
-        let mut writer = IntervalLogWriterBuilder::new()
-            .add_comment("fleetbench histograms: values in microseconds")
-            .with_start_time(started)
+        let mut builder = IntervalLogWriterBuilder::new();
+        if !exists {
+            builder
+                .add_comment("fleetbench histograms: values in microseconds")
+                .with_start_time(started);
+        }
+        let mut writer = builder
             .begin_log_with(&mut buf, &mut serializer)
             .map_err(std::io::Error::other)?;
         let mut phase_start = Duration::ZERO;
@@ -131,6 +139,26 @@ pub fn write_histogram_log(
             }
         }
     }
-    write_atomically(&path, &buf)?;
+    if exists {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)?
+            .write_all(&buf)?;
+    } else {
+        write_atomically(&path, &buf)?;
+    }
+    Ok(path)
+}
+
+/// Writes `timeline.csv` into `dir`.
+pub fn write_timeline(
+    dir: &Path,
+    entries: &[crate::metrics::timeline::TimelineEntry],
+) -> std::io::Result<PathBuf> {
+    let path = dir.join(TIMELINE_FILE);
+    write_atomically(
+        &path,
+        crate::metrics::timeline::timeline_csv(entries).as_bytes(),
+    )?;
     Ok(path)
 }

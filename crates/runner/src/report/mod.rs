@@ -1,4 +1,4 @@
-//! Reports: `summary.json`, the HDR histogram log and the console table.
+//! Reports: `summary.json`, the HDR histogram log, the timeline and the console table.
 
 pub mod aggregate;
 mod files;
@@ -7,7 +7,8 @@ mod table;
 mod thresholds;
 
 pub use files::{
-    HISTOGRAM_LOG, SUMMARY_FILE, new_run_dir, run_id, write_histogram_log, write_summary,
+    HISTOGRAM_LOG, SUMMARY_FILE, TIMELINE_FILE, new_run_dir, run_id, write_histogram_log,
+    write_summary, write_timeline,
 };
 pub use summary::{
     ErrorCount, PhaseSummary, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo, Series, Settings,

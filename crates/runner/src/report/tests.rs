@@ -224,6 +224,25 @@ fn files_round_trip() {
         )),
         "{entries:?}"
     );
+    // A second write appends to the same log (as after a streamed timeline).
+    write_histogram_log(
+        &dir,
+        &r.snapshot(),
+        &s,
+        SystemTime::UNIX_EPOCH,
+        &[Duration::from_secs(10)],
+    )
+    .unwrap();
+    let bytes = std::fs::read(dir.join(HISTOGRAM_LOG)).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(text.matches("#[StartTime").count(), 1, "{text}");
+    assert_eq!(text.matches("Tag=latency:phase=one").count(), 2);
+    let timeline = write_timeline(&dir, &[]).unwrap();
+    assert!(
+        std::fs::read_to_string(timeline)
+            .unwrap()
+            .starts_with("start_s,")
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -1,0 +1,251 @@
+//! The timeline: counters and latency percentiles per interval (1 s by default), collected
+//! while the run goes, logged as progress, and optionally streamed into the HDR interval log
+//! so the time series can be re-analysed exactly.
+
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Counts, Recorder, Stats};
+
+/// Default interval length.
+pub const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
+/// Most intervals kept in memory (over a day at 1 s); later ones are only logged.
+pub const MAX_TIMELINE_ENTRIES: usize = 100_000;
+/// Tag of the interval latency histograms in the HDR log.
+pub const INTERVAL_TAG: &str = "latency:interval";
+
+/// One interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Start of the interval, seconds from the run start.
+    pub start_s: f64,
+    /// Length, seconds.
+    pub length_s: f64,
+    /// What happened in it (completions counted when they completed).
+    pub counts: Counts,
+    /// Latencies of the commands that completed in it.
+    pub latency_ms: Option<Stats>,
+}
+
+/// Collects the timeline in the background until [`TimelineCollector::finish`].
+#[derive(Debug)]
+pub struct TimelineCollector {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<(Vec<TimelineEntry>, Option<std::io::Error>)>,
+}
+
+impl TimelineCollector {
+    /// Starts collecting every `interval` from `start`; with `hlog`, each interval's latency
+    /// histogram is appended to that HDR interval log (created with a `StartTime` header of
+    /// `started_wall`).
+    pub fn start(
+        recorder: Recorder,
+        start: Instant,
+        interval: Duration,
+        hlog: Option<PathBuf>,
+        started_wall: SystemTime,
+    ) -> TimelineCollector {
+        let (stop, stopped) = oneshot::channel();
+        let handle = tokio::spawn(collect(
+            recorder,
+            start,
+            interval,
+            hlog,
+            started_wall,
+            stopped,
+        ));
+        TimelineCollector { stop, handle }
+    }
+
+    /// Closes the last (partial) interval and returns the timeline, with the first I/O error
+    /// of the HDR log, if any.
+    pub async fn finish(self) -> (Vec<TimelineEntry>, Option<std::io::Error>) {
+        let _ = self.stop.send(());
+        match self.handle.await {
+            Ok(result) => result,
+            Err(e) => (
+                Vec::new(),
+                Some(std::io::Error::other(format!("timeline task failed: {e}"))),
+            ),
+        }
+    }
+}
+
+async fn collect(
+    recorder: Recorder,
+    start: Instant,
+    interval: Duration,
+    hlog: Option<PathBuf>,
+    started_wall: SystemTime,
+    mut stopped: oneshot::Receiver<()>,
+) -> (Vec<TimelineEntry>, Option<std::io::Error>) {
+    let mut entries = Vec::new();
+    let mut io_error = None;
+    let mut file = match hlog.map(File::create).transpose() {
+        Ok(f) => f.map(BufWriter::new),
+        Err(e) => {
+            io_error = Some(e);
+            None
+        }
+    };
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = match file.as_mut() {
+        Some(f) => match IntervalLogWriterBuilder::new()
+            .add_comment("fleetbench histograms: values in microseconds")
+            .with_start_time(started_wall)
+            .begin_log_with(f, &mut serializer)
+        {
+            Ok(w) => Some(w),
+            Err(e) => {
+                io_error = Some(e);
+                None
+            }
+        },
+        None => None,
+    };
+    // Commands recorded before the start (none in practice) fall into the first interval.
+    let mut interval_start = start;
+    let mut last = false;
+    while !last {
+        let next = interval_start + interval;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = &mut stopped => last = true,
+        }
+        let now = Instant::now().max(interval_start);
+        let taken = recorder.take_interval();
+        let offset = interval_start.saturating_duration_since(start);
+        let length = now.saturating_duration_since(interval_start);
+        let c = taken.counts;
+        tracing::info!(
+            t_s = offset.as_secs_f64() + length.as_secs_f64(),
+            sent = c.sent,
+            completed = c.completed,
+            fails = c.fail,
+            timeouts = c.timeout,
+            dropped = c.dropped,
+            rejected = c.rejected,
+            http_errors = c.http_errors,
+            p99_ms = taken.latency.stats().map(|s| s.p99),
+            "interval"
+        );
+        if let (Some(w), Some(tag)) = (writer.as_mut(), Tag::new(INTERVAL_TAG))
+            && let Err(e) = w.write_histogram(taken.latency.inner(), offset, length, Some(tag))
+        {
+            io_error.get_or_insert(std::io::Error::other(format!("{e:?}")));
+        }
+        if entries.len() < MAX_TIMELINE_ENTRIES && (!last || !length.is_zero()) {
+            entries.push(TimelineEntry {
+                start_s: offset.as_secs_f64(),
+                length_s: length.as_secs_f64(),
+                counts: c,
+                latency_ms: taken.latency.stats(),
+            });
+        }
+        interval_start = now;
+    }
+    drop(writer);
+    if let Some(Err(e)) = file.as_mut().map(|f| f.flush()) {
+        io_error.get_or_insert(e);
+    }
+    (entries, io_error)
+}
+
+/// The timeline as CSV (one line per interval, times in seconds and milliseconds).
+pub fn timeline_csv(entries: &[TimelineEntry]) -> String {
+    let mut out = String::from(
+        "start_s,length_s,planned,sent,dropped,completed,success,fail,timeout,unfinished,rejected,http_errors,p50_ms,p90_ms,p99_ms,max_ms\n",
+    );
+    for e in entries {
+        let c = &e.counts;
+        let stat = |f: fn(&Stats) -> f64| {
+            e.latency_ms
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{:.3}", f(s)))
+        };
+        out.push_str(&format!(
+            "{:.3},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            e.start_s,
+            e.length_s,
+            c.planned,
+            c.sent,
+            c.dropped,
+            c.completed,
+            c.success,
+            c.fail,
+            c.timeout,
+            c.unfinished,
+            c.rejected,
+            c.http_errors,
+            stat(|s| s.p50),
+            stat(|s| s.p90),
+            stat(|s| s.p99),
+            stat(|s| s.max),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Completion, Outcome, SeriesKey};
+    use crate::plan::TargetKind;
+
+    #[tokio::test(start_paused = true)]
+    async fn intervals_bucket_by_completion_time() {
+        let r = Recorder::new();
+        let start = Instant::now();
+        let collector = TimelineCollector::start(
+            r.clone(),
+            start,
+            Duration::from_secs(1),
+            None,
+            SystemTime::UNIX_EPOCH,
+        );
+        let key = SeriesKey {
+            phase: 0,
+            command: 0,
+            target: TargetKind::Gateway,
+        };
+        let done = |ms| Completion {
+            outcome: Outcome::Success,
+            latency: Duration::from_millis(ms),
+            service_time: Duration::from_millis(ms),
+            gateway_time: None,
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        r.sent(key, Duration::ZERO);
+        r.completed(key, done(10), 1);
+        tokio::time::sleep(Duration::from_millis(1000)).await; // t = 1.5 s
+        r.sent(key, Duration::ZERO);
+        r.completed(key, done(900), 1);
+        tokio::time::sleep(Duration::from_millis(200)).await; // t = 1.7 s
+        let (entries, err) = collector.finish().await;
+        assert!(err.is_none());
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].start_s, entries[0].length_s), (0.0, 1.0));
+        assert_eq!(entries[0].counts.completed, 1);
+        assert!((entries[0].latency_ms.unwrap().max - 10.0).abs() < 0.02);
+        assert_eq!(entries[1].start_s, 1.0);
+        assert!((entries[1].length_s - 0.7).abs() < 1e-9);
+        assert!((entries[1].latency_ms.unwrap().max - 900.0).abs() < 1.0);
+        let csv = timeline_csv(&entries);
+        assert_eq!(csv.lines().count(), 3);
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("0.000,1.000,0,1,0,1,1,0,0,0,0,0,")
+        );
+    }
+}
