@@ -8,16 +8,17 @@ pub const DEFAULT_COAP_PORT: u16 = 5683;
 /// Splits `coap://host[:port]` into host and port. Only the `coap` scheme is accepted
 /// (fleetbench speaks CoAP over plain UDP).
 pub fn parse_coap_url(text: &str) -> Result<(String, u16), String> {
-    let rest = text
-        .strip_prefix("coap://")
-        .ok_or_else(|| format!("{text:?} is not a coap:// URL (only plain CoAP over UDP is supported)"))?;
+    let rest = text.strip_prefix("coap://").ok_or_else(|| {
+        format!("{text:?} is not a coap:// URL (only plain CoAP over UDP is supported)")
+    })?;
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains('/') {
         return Err(format!("{text:?} must be coap://HOST[:PORT] with no path"));
     }
     if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) =
-            bracketed.split_once(']').ok_or_else(|| format!("{text:?} has an unclosed IPv6 bracket"))?;
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("{text:?} has an unclosed IPv6 bracket"))?;
         let port = match after.strip_prefix(':') {
             Some(port) => parse_port(text, port)?,
             None if after.is_empty() => DEFAULT_COAP_PORT,
@@ -45,7 +46,9 @@ pub async fn resolve_coap_url(text: &str) -> Result<SocketAddr, String> {
     let mut addresses = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|error| format!("cannot resolve {host:?} in {text:?}: {error}"))?;
-    addresses.next().ok_or_else(|| format!("{host:?} in {text:?} resolves to no address"))
+    addresses
+        .next()
+        .ok_or_else(|| format!("{host:?} in {text:?} resolves to no address"))
 }
 
 #[cfg(test)]
@@ -54,14 +57,27 @@ mod tests {
 
     #[test]
     fn accepts_host_port_forms() {
-        assert_eq!(parse_coap_url("coap://127.0.0.1:5684"), Ok(("127.0.0.1".into(), 5684)));
-        assert_eq!(parse_coap_url("coap://localhost"), Ok(("localhost".into(), 5683)));
+        assert_eq!(
+            parse_coap_url("coap://127.0.0.1:5684"),
+            Ok(("127.0.0.1".into(), 5684))
+        );
+        assert_eq!(
+            parse_coap_url("coap://localhost"),
+            Ok(("localhost".into(), 5683))
+        );
         assert_eq!(parse_coap_url("coap://[::1]:9/"), Ok(("::1".into(), 9)));
     }
 
     #[test]
     fn errors_name_the_value() {
-        for bad in ["http://x", "coap://", "coap://h:0", "coap://h:99999", "coap://h/rd", "coap://[::1"] {
+        for bad in [
+            "http://x",
+            "coap://",
+            "coap://h:0",
+            "coap://h:99999",
+            "coap://h/rd",
+            "coap://[::1",
+        ] {
             let error = parse_coap_url(bad).unwrap_err();
             assert!(error.contains(bad), "{error}");
         }

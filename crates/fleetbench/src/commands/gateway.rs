@@ -8,7 +8,10 @@ use crate::exit_code;
 /// Starts the gateway and serves until Ctrl-C.
 pub async fn run(args: GatewayArgs) -> u8 {
     if let Some(empty) = args.tokens.iter().position(String::is_empty) {
-        eprintln!("error: --token #{} is empty: tokens must be non-empty", empty + 1);
+        eprintln!(
+            "error: --token #{} is empty: tokens must be non-empty",
+            empty + 1
+        );
         return exit_code::INVALID_INPUT;
     }
     let config = GatewayConfig {
@@ -27,7 +30,11 @@ pub async fn run(args: GatewayArgs) -> u8 {
             return exit_code::ERROR;
         }
     };
-    println!("fleetbench gateway: REST API on http://{}  LwM2M server on coap://{}", gateway.http_addr(), gateway.coap_addr());
+    println!(
+        "fleetbench gateway: REST API on http://{}  LwM2M server on coap://{}",
+        gateway.http_addr(),
+        gateway.coap_addr()
+    );
     println!("press Ctrl-C to stop");
     super::shutdown_signal().await;
     gateway.shutdown().await;

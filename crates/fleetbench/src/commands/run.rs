@@ -1,6 +1,8 @@
 //! `fleetbench run` and `fleetbench validate`.
 
-use fleetbench_runner::{AbortSignal, RunOptions, Scenario, ScenarioError, TargetOverride, render_table};
+use fleetbench_runner::{
+    AbortSignal, RunOptions, Scenario, ScenarioError, TargetOverride, render_table,
+};
 
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::coap_url::resolve_coap_url;
@@ -46,14 +48,19 @@ pub async fn run(args: RunArgs) -> u8 {
 }
 
 async fn target_override(args: &RunArgs) -> Result<Option<TargetOverride>, u8> {
-    let (Some(url), Some(token), Some(server)) = (&args.target, &args.token, &args.lwm2m_server) else {
+    let (Some(url), Some(token), Some(server)) = (&args.target, &args.token, &args.lwm2m_server)
+    else {
         return Ok(None);
     };
     let lwm2m_server = resolve_coap_url(server).await.map_err(|error| {
         eprintln!("error: --lwm2m-server: {error}");
         exit_code::INVALID_INPUT
     })?;
-    Ok(Some(TargetOverride { url: url.clone(), token: token.clone(), lwm2m_server }))
+    Ok(Some(TargetOverride {
+        url: url.clone(),
+        token: token.clone(),
+        lwm2m_server,
+    }))
 }
 
 /// Validates a scenario file: prints every problem and exits 2, or says it is valid.
