@@ -276,7 +276,11 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 progressed = true;
                 self.notify(now, due);
             }
-            if self.registration_request.is_none() && self.stopping_deadline.is_none() {
+            let registration_due = self.registration.poll_timeout().is_some_and(|at| at <= now);
+            if registration_due
+                && self.registration_request.is_none()
+                && self.stopping_deadline.is_none()
+            {
                 let links = self.device.registration_links();
                 if let Some((_, packet)) = self.registration.poll_request(now, &links) {
                     progressed = true;

@@ -137,20 +137,19 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     let mut tasks = JoinSet::new();
     let mut addresses = Vec::with_capacity(config.devices);
     let mut endpoints = Vec::with_capacity(config.devices);
-    let now = clock.now();
-    for index in 0..config.devices {
-        let socket = match binder.bind_next().await {
-            Ok(socket) => socket,
-            Err(error) => {
-                let _ = stop.send(true);
-                tasks.shutdown().await;
-                return Err(error);
-            }
-        };
+    let mut sockets = Vec::with_capacity(config.devices);
+    for _ in 0..config.devices {
+        let socket = binder.bind_next().await?;
         let address = socket.local_addr().map_err(|source| FleetError::Bind {
-            addr: SocketAddr::new(binder.ips()[index % binder.ips().len()], 0),
+            addr: SocketAddr::new(binder.ips()[0], 0),
             source,
         })?;
+        sockets.push((socket, address));
+    }
+    // Registration times count from here, after every socket is bound, so that binding many
+    // sockets does not eat into the spread.
+    let now = clock.now();
+    for (index, (socket, address)) in sockets.into_iter().enumerate() {
         let endpoint = config.endpoint_name(index);
         let id = index as u64;
         let spec = DeviceSpec {
