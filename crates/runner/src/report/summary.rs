@@ -46,6 +46,56 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// True when every threshold held (and the run was not aborted).
     pub thresholds_passed: bool,
+    /// Things that make the numbers less trustworthy (generator lag, drops, closed-loop
+    /// phases, missed rates, unfinished commands).
+    pub warnings: Vec<String>,
+}
+
+/// Scheduling lag p99 above which the generator is reported as a bottleneck, ms.
+pub const LAG_WARNING_MS: f64 = 5.0;
+/// Achieved/intended rate ratio below which an open phase is reported, for phases that ran
+/// to their end.
+pub const RATE_WARNING_RATIO: f64 = 0.95;
+
+fn warnings(total: &Row, phases: &[PhaseSummary]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(lag) = total.sched_lag_ms.filter(|l| l.p99 > LAG_WARNING_MS) {
+        out.push(format!(
+            "scheduling lag p99 is {:.1} ms (max {:.1} ms): the generator could not keep the schedule; \
+             latencies include that lag",
+            lag.p99, lag.max
+        ));
+    }
+    if total.counts.dropped > 0 {
+        out.push(format!(
+            "{} commands were dropped because execution.max_in_flight was reached",
+            total.counts.dropped
+        ));
+    }
+    if total.counts.unfinished > 0 {
+        out.push(format!(
+            "{} commands never reached a terminal status (gave up polling, or cancelled at the end)",
+            total.counts.unfinished
+        ));
+    }
+    for p in phases {
+        if !p.open_model {
+            out.push(format!(
+                "phase {} is closed-loop: its latencies cannot show coordinated omission",
+                p.name
+            ));
+        }
+        if let Some(intended) = p.intended_rate {
+            let ran_fully = p.actual_duration_s >= p.planned_duration_s * 0.999;
+            if ran_fully && intended > 0.0 && p.row.achieved_rate < intended * RATE_WARNING_RATIO {
+                out.push(format!(
+                    "phase {} sent {:.1}/s of the intended {:.1}/s",
+                    p.name, p.row.achieved_rate, intended
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Scenario identity.
@@ -254,7 +304,7 @@ pub fn build(
         }
     }
 
-    let phases = scenario
+    let phases: Vec<PhaseSummary> = scenario
         .phases
         .iter()
         .enumerate()
@@ -283,6 +333,7 @@ pub fn build(
     let everything = aggregate::select(metrics, scenario, |_, _, _| true);
     let total = row(None, None, None, &everything, total_duration);
     let thresholds = evaluate(scenario, metrics, &durations);
+    let warnings = warnings(&total, &phases);
     let thresholds_passed = load.aborted.is_none() && thresholds.iter().all(|t| t.passed);
     let errors = metrics
         .errors
@@ -319,6 +370,7 @@ pub fn build(
         errors,
         thresholds,
         thresholds_passed,
+        warnings,
     }
 }
 

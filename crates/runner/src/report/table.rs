@@ -99,12 +99,8 @@ pub fn render_table(summary: &Summary) -> String {
         t.counts.rejected,
         t.counts.http_errors,
     );
-    for p in summary.phases.iter().filter(|p| !p.open_model) {
-        let _ = writeln!(
-            out,
-            "note: phase {} is closed-loop: its latencies cannot show coordinated omission",
-            p.name
-        );
+    for w in &summary.warnings {
+        let _ = writeln!(out, "warning: {w}");
     }
     if let Some(reason) = &summary.aborted {
         let _ = writeln!(

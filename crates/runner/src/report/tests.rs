@@ -127,6 +127,7 @@ fn summary_merges_histograms_and_checks_thresholds() {
     assert!(by_expr("timeout_rate").passed);
     assert!(!summary.thresholds_passed);
     assert_eq!(summary.phases[0].intended_rate, Some(100.0));
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
 }
 
 #[test]
@@ -250,4 +251,40 @@ fn files_round_trip() {
 fn run_ids_are_utc_stamp_and_name() {
     let t = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
     assert_eq!(run_id(t, "smoke"), "20260101T000000Z-smoke");
+}
+
+#[test]
+fn warnings_flag_lag_drops_and_missed_rates() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    let key = SeriesKey {
+        phase: 0,
+        command: 0,
+        target: TargetKind::Gateway,
+    };
+    for _ in 0..100 {
+        r.planned(key);
+        r.sent(key, Duration::from_millis(20));
+        r.completed(
+            key,
+            Completion {
+                outcome: Outcome::Success,
+                latency: Duration::from_millis(30),
+                service_time: Duration::from_millis(10),
+                gateway_time: None,
+            },
+            1,
+        );
+    }
+    r.planned(key);
+    r.dropped(key);
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+    let all = summary.warnings.join("\n");
+    assert!(all.contains("scheduling lag p99"), "{all}");
+    assert!(all.contains("1 commands were dropped"), "{all}");
+    assert!(
+        all.contains("phase one sent 10.0/s of the intended 100.0/s"),
+        "{all}"
+    );
+    assert!(render_table(&summary).contains("warning: scheduling lag"));
 }
