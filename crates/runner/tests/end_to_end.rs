@@ -7,7 +7,6 @@ use std::time::Duration;
 use fleetbench_runner::{RunOptions, Scenario, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the gateway's LwM2M server (crates/gateway/src/lwm2m_server is still a stub); run with --ignored"]
 async fn tiny_scenario_succeeds_with_latencies_that_match_the_device_delay() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let scenario = Scenario::from_file(root.join("scenarios/tiny.toml")).unwrap();
@@ -21,6 +20,7 @@ async fn tiny_scenario_succeeds_with_latencies_that_match_the_device_delay() {
         .expect("the run is bounded")
         .unwrap_or_else(|e| panic!("run failed: {e}"));
     let s = &outcome.summary;
+    eprintln!("{}", fleetbench_runner::render_table(s));
     let c = &s.total.counts;
     assert_eq!(c.planned, 100, "50/s for 2 s");
     assert_eq!(
