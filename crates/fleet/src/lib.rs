@@ -5,9 +5,21 @@
 //! signatures; extend freely.
 //!
 //! Layout: [`model`] (object trees, no I/O), [`device`] (the sans-IO request handler with
-//! Object 25 prefix routing), [`registration`] (the sans-IO registration client),
-//! [`profile`] (seeded response delays and failures), [`driver`] (the tokio task that owns
-//! one device's UDP socket) and [`fleet`] (starting and stopping many of them).
+//! Object 25 prefix routing and block-wise transfers), [`registration`] (the sans-IO
+//! registration client), [`observe`] (the sans-IO observation table), [`profile`] (seeded
+//! response delays and failures), [`driver`] (the tokio task that owns one device's UDP
+//! socket and one timer) and [`fleet`] (starting and stopping many of them).
+//!
+//! What a device is: a gateway with Objects 1 (Server), 3 (Device), 5 (Firmware Update),
+//! 25 (LwM2M Gateway, one instance per sub-device), 3303 (Temperature) and 33000 (the
+//! fleetbench agent of `docs/gateway-api.md`); sub-device `k` (prefix `dev{k}`, Device ID
+//! [`sub_device_name`]) has its own 3, 5, 3303 and 33000. It registers as LwM2M 1.1 over UDP
+//! (`b=U`), updates at about half the lifetime, re-registers on 4.04 or a failed Update
+//! with back-off, and de-registers on [`RunningFleet::shutdown`]. Dropping a
+//! [`RunningFleet`] without `shutdown` aborts the devices without de-registering.
+//!
+//! Everything random (registration jitter, delays, failures, sensor values, CoAP message
+//! IDs and tokens) is derived from [`FleetConfig::seed`] and the device index.
 
 pub mod bind;
 pub mod device;
