@@ -31,6 +31,10 @@ pub const SEPARATE_RESPONSE_THRESHOLD: Duration = Duration::from_secs(1);
 /// Most delayed replies one device holds; beyond it requests are answered 5.03 at once.
 pub const MAX_DELAYED_REPLIES: usize = 256;
 
+/// After a receive error the socket is not read again for this long, so that a persistent
+/// error cannot spin the task.
+pub const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
 /// Receive buffer per device: larger than any message the endpoint accepts.
 pub const RECEIVE_BUFFER: usize = 2048;
 
@@ -76,6 +80,7 @@ pub struct DeviceDriver<T: DatagramTransport> {
     reboots: u64,
     last_retransmissions: u64,
     stopping_deadline: Option<Instant>,
+    receive_paused_until: Option<Instant>,
     deregister_timeout: Duration,
     finished: bool,
     shared: Arc<Shared>,
@@ -153,6 +158,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             reboots: 0,
             last_retransmissions: 0,
             stopping_deadline: None,
+            receive_paused_until: None,
             deregister_timeout: parts.deregister_timeout,
             finished: false,
             shared: parts.shared,
@@ -173,18 +179,26 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             if self.finished {
                 break;
             }
+            let now = self.clock.now();
+            if self.receive_paused_until.is_some_and(|until| until <= now) {
+                self.receive_paused_until = None;
+            }
+            let receiving = self.receive_paused_until.is_none();
             let deadline = self.next_deadline();
             let stopping = self.stopping_deadline.is_some();
             // Biased: datagrams already received (say, the answer to an Update) are handled
             // before a stop request.
             tokio::select! {
                 biased;
-                received = self.socket.recv_from(&mut buffer) => match received {
+                received = self.socket.recv_from(&mut buffer), if receiving => match received {
                     Ok((length, peer)) => {
                         let datagram = buffer.get(..length).unwrap_or_default();
                         self.on_datagram(self.clock.now(), peer, datagram);
                     }
-                    Err(_) => FleetCounters::bump(&self.shared.counters.socket_errors),
+                    Err(_) => {
+                        FleetCounters::bump(&self.shared.counters.socket_errors);
+                        self.receive_paused_until = Some(self.clock.now() + RECEIVE_ERROR_PAUSE);
+                    }
                 },
                 changed = stop.changed(), if !stopping => {
                     if changed.is_err() || *stop.borrow() {
@@ -218,9 +232,13 @@ impl<T: DatagramTransport> DeviceDriver<T> {
 
     fn next_deadline(&self) -> Option<Instant> {
         if let Some(until) = self.silent_until {
-            return Some(until);
+            return Some(
+                self.receive_paused_until
+                    .map_or(until, |pause| pause.min(until)),
+            );
         }
         [
+            self.receive_paused_until,
             self.endpoint.poll_timeout(),
             self.delayed.peek().map(|Reverse(reply)| reply.at),
             self.observations.poll_timeout(),

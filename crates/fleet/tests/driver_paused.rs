@@ -25,6 +25,8 @@ struct MemorySocket {
     local: SocketAddr,
     outgoing: mpsc::Sender<Datagram>,
     incoming: Mutex<mpsc::Receiver<Datagram>>,
+    /// Receives that fail before the link works.
+    failures_left: std::sync::atomic::AtomicUsize,
 }
 
 impl DatagramTransport for MemorySocket {
@@ -50,6 +52,14 @@ impl DatagramTransport for MemorySocket {
     }
 
     async fn recv_from(&self, buffer: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(std::io::Error::other("injected receive failure"));
+        }
         let mut incoming = self.incoming.lock().await;
         let (bytes, from) = incoming
             .recv()
@@ -81,12 +91,21 @@ fn device_addr() -> SocketAddr {
 }
 
 fn start_device(profile: BehaviourProfile, lifetime: Duration) -> Server {
+    start_device_with_receive_failures(profile, lifetime, 0)
+}
+
+fn start_device_with_receive_failures(
+    profile: BehaviourProfile,
+    lifetime: Duration,
+    receive_failures: usize,
+) -> Server {
     let (to_device, device_rx) = mpsc::channel(64);
     let (device_tx, from_device) = mpsc::channel(64);
     let socket = MemorySocket {
         local: device_addr(),
         outgoing: device_tx,
         incoming: Mutex::new(device_rx),
+        failures_left: std::sync::atomic::AtomicUsize::new(receive_failures),
     };
     let now = Instant::now();
     let spec = DeviceSpec {
@@ -517,4 +536,27 @@ async fn observe_notifies_periodically_until_cancelled() {
     let shared = Arc::clone(&server.shared);
     server.stop().await;
     assert_eq!(shared.counters.snapshot().notifications_sent, sent + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn receive_errors_pause_reading_instead_of_spinning() {
+    let mut server = start_device_with_receive_failures(
+        BehaviourProfile::default(),
+        Duration::from_secs(600),
+        50,
+    );
+    // Each failed receive pauses reading for 10 ms of virtual time: after 205 ms about
+    // twenty have happened, not fifty. The device still registers and answers afterwards.
+    tokio::time::sleep(Duration::from_millis(205)).await;
+    let early = server.shared.counters.snapshot().socket_errors;
+    assert!(
+        (19..=22).contains(&early),
+        "{early} receive errors after 205 ms"
+    );
+    server.register().await;
+    let id = server.send(RequestType::Get, "/3/0/0").await;
+    let (_, answer) = server.outcome(id, Duration::from_secs(10)).await;
+    assert_eq!(answer.unwrap().payload, b"fleetbench");
+    assert_eq!(server.shared.counters.snapshot().socket_errors, 50);
+    server.stop().await;
 }
