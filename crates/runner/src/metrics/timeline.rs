@@ -121,10 +121,15 @@ async fn collect(
             _ = tokio::time::sleep_until(next) => {}
             _ = &mut stopped => last = true,
         }
-        let now = Instant::now().max(interval_start);
+        // Interval boundaries stay on the grid (no drift); only the last one is partial.
+        let end = if last {
+            Instant::now().clamp(interval_start, next)
+        } else {
+            next
+        };
         let taken = recorder.take_interval();
         let offset = interval_start.saturating_duration_since(start);
-        let length = now.saturating_duration_since(interval_start);
+        let length = end.saturating_duration_since(interval_start);
         let c = taken.counts;
         tracing::info!(
             t_s = offset.as_secs_f64() + length.as_secs_f64(),
@@ -151,7 +156,7 @@ async fn collect(
                 latency_ms: taken.latency.stats(),
             });
         }
-        interval_start = now;
+        interval_start = end;
     }
     drop(writer);
     if let Some(Err(e)) = file.as_mut().map(|f| f.flush()) {
