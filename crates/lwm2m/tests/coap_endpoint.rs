@@ -546,3 +546,25 @@ proptest! {
         prop_assert!(processed <= requests, "deduplication: processed {} of {}", processed, requests);
     }
 }
+
+/// A rebuilt endpoint (a rebooted device) must not reuse its predecessor's first message ID
+/// towards the same server, or the server's deduplication drops its new Register.
+#[test]
+fn first_message_id_towards_a_peer_is_seeded_not_zero() {
+    let now = Instant::now();
+    let first_mid = |seed: u64| {
+        let mut endpoint = Endpoint::new(EndpointConfig::default(), seed);
+        endpoint.send_request(now, addr(SERVER), get(&["rd"]), RequestOptions::default());
+        decode(&transmits(&mut endpoint)[0]).header.message_id
+    };
+    assert_eq!(first_mid(5), first_mid(5), "deterministic for a seed");
+    assert_ne!(
+        first_mid(5),
+        first_mid(6),
+        "different seeds, different first MID"
+    );
+    assert!(
+        (1..20).map(first_mid).any(|mid| mid > 1000),
+        "not a counter starting at 0"
+    );
+}

@@ -209,8 +209,9 @@ impl Endpoint {
             packet.set_observe_value(0);
         }
         self.by_token.insert((peer, token.clone()), id);
+        let rng = &mut self.rng;
         let state = self.peers.entry(peer).or_insert_with(|| PeerState {
-            next_mid: 0,
+            next_mid: rng.random(),
             active: 0,
             queue: VecDeque::new(),
         });

@@ -31,6 +31,9 @@ pub struct ServiceConfig {
     pub incoming_capacity: usize,
     /// Notifications buffered per observation; beyond it they are dropped and counted.
     pub notification_capacity: usize,
+    /// Requested kernel receive buffer of the socket (SO_RCVBUF), so bursts such as a
+    /// registration storm are not dropped; the kernel caps it at `net.core.rmem_max`.
+    pub receive_buffer_bytes: usize,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +43,7 @@ impl Default for ServiceConfig {
             max_in_flight: 65_536,
             incoming_capacity: 4_096,
             notification_capacity: 64,
+            receive_buffer_bytes: 4 << 20,
         }
     }
 }
@@ -245,7 +249,7 @@ impl CoapService {
         config: ServiceConfig,
         seed: u64,
     ) -> std::io::Result<(Self, CoapClient, mpsc::Receiver<IncomingRequest>)> {
-        let socket = tokio::net::UdpSocket::bind(addr).await?;
+        let socket = bind_udp(addr, config.receive_buffer_bytes)?;
         Self::start(socket, config, seed)
     }
 
@@ -473,6 +477,25 @@ fn fail_waiter(waiter: Waiter, error: RequestError) {
         }
         Waiter::Observe { first: None, .. } => {}
     }
+}
+
+/// Binds a non-blocking UDP socket with the requested receive buffer (best effort: a refused
+/// size keeps the kernel default).
+fn bind_udp(
+    addr: SocketAddr,
+    receive_buffer_bytes: usize,
+) -> std::io::Result<tokio::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if let Err(error) = socket.set_recv_buffer_size(receive_buffer_bytes) {
+        tracing::debug!(%error, receive_buffer_bytes, "SO_RCVBUF not applied");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 async fn sleep_until_optional(deadline: Option<Instant>) {
