@@ -757,6 +757,16 @@ impl Endpoint {
         }
     }
 
+    /// Answers a received message once: remembers `bytes` for duplicates until `expires` and
+    /// sends them (nothing is sent when `bytes` is empty: the message is silently ignored).
+    fn answer_once(&mut self, peer: SocketAddr, mid: u16, bytes: Vec<u8>, expires: Instant) {
+        self.dedup
+            .insert(peer, mid, Seen::Answered(bytes.clone()), expires);
+        if !bytes.is_empty() {
+            self.transmits.push_back(Transmit { peer, bytes });
+        }
+    }
+
     /// Returns true when the message is a duplicate (and replays the cached answer).
     fn is_duplicate(&mut self, peer: SocketAddr, mid: u16) -> bool {
         let Some(seen) = self.dedup.get(peer, mid) else {
@@ -786,12 +796,9 @@ impl Endpoint {
                     ResponseType::BadOption,
                     format!("unrecognised critical option {option}"),
                 );
-                self.dedup
-                    .insert(peer, mid, Seen::Answered(bytes.clone()), expires);
-                self.transmits.push_back(Transmit { peer, bytes });
+                self.answer_once(peer, mid, bytes, expires);
             } else {
-                self.dedup
-                    .insert(peer, mid, Seen::Answered(Vec::new()), expires);
+                self.answer_once(peer, mid, Vec::new(), expires);
             }
             return;
         }
@@ -852,25 +859,16 @@ impl Endpoint {
             .copied()
         else {
             // Nobody waits for this token (for example a cancelled observation): reject.
-            let rst = empty_message(MessageType::Reset, mid);
             self.stats.resets_sent += 1;
-            self.dedup
-                .insert(peer, mid, Seen::Answered(rst.clone()), expires);
-            self.transmits.push_back(Transmit { peer, bytes: rst });
+            self.answer_once(peer, mid, empty_message(MessageType::Reset, mid), expires);
             return;
         };
         let answer = if kind == MessageType::Confirmable {
-            let ack = empty_message(MessageType::Acknowledgement, mid);
-            self.transmits.push_back(Transmit {
-                peer,
-                bytes: ack.clone(),
-            });
-            ack
+            empty_message(MessageType::Acknowledgement, mid)
         } else {
             Vec::new()
         };
-        self.dedup
-            .insert(peer, mid, Seen::Answered(answer), expires);
+        self.answer_once(peer, mid, answer, expires);
         // A separate response implies our request arrived: stop retransmitting it.
         if let Some(request_mid) = self.outstanding.get(&id).and_then(|o| o.mid) {
             self.pending_cons.remove(&(peer, request_mid));
@@ -891,12 +889,9 @@ impl Endpoint {
             return;
         }
         let expires = now + self.config.exchange_lifetime;
-        if kind != MessageType::Confirmable {
-            self.dedup
-                .insert(peer, mid, Seen::Answered(Vec::new()), expires);
-            return;
-        }
-        let bytes = if is_unknown_method(class) {
+        let bytes = if kind != MessageType::Confirmable {
+            Vec::new()
+        } else if is_unknown_method(class) {
             self.piggy_backed_error(
                 &packet,
                 ResponseType::MethodNotAllowed,
@@ -906,8 +901,6 @@ impl Endpoint {
             self.stats.resets_sent += 1;
             empty_message(MessageType::Reset, mid)
         };
-        self.dedup
-            .insert(peer, mid, Seen::Answered(bytes.clone()), expires);
-        self.transmits.push_back(Transmit { peer, bytes });
+        self.answer_once(peer, mid, bytes, expires);
     }
 }
