@@ -506,3 +506,36 @@ fn top_level_key_after_a_table_gets_a_hint() {
         "move it above the first table",
     );
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_text(text in ".{0,400}") {
+            let _ = Scenario::from_str(&text, "fuzz.toml");
+        }
+
+        #[test]
+        fn mutated_valid_scenario(cut in 0usize..2000, insert in "[ -~é≤\n]{0,12}") {
+            let mut text = VALID.to_owned();
+            let mut at = cut.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.insert_str(at, &insert);
+            if let Err(e) = Scenario::from_str(&text, "fuzz.toml") {
+                prop_assert!(!e.diagnostics().is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_thresholds(expr in "[a-z_.{}=,<>!é≤0-9 \"]{0,40}") {
+            let _ = threshold::parse_threshold(&expr);
+        }
+    }
+}

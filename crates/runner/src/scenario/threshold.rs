@@ -184,11 +184,10 @@ pub fn parse_threshold(expr: &str) -> Result<Threshold, String> {
 
 fn split_operator(expr: &str) -> Result<(&str, CompareOp, &str), String> {
     let mut depth = 0usize;
-    let bytes = expr.as_bytes();
-    for i in 0..bytes.len() {
-        match bytes[i] {
-            b'{' => depth += 1,
-            b'}' => depth = depth.saturating_sub(1),
+    for (i, c) in expr.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
             _ if depth == 0 => {
                 for (text, op) in OPERATORS {
                     if expr[i..].starts_with(text) {
@@ -397,6 +396,9 @@ mod tests {
             ("dropped.max == 0", "takes no statistic"),
             ("latency.p99{colour=red} < 1s", "unknown filter key"),
             ("latency.p99{target=cloud} < 1s", "gateway or sub_device"),
+            ("lätency.p99 ≤ 1s", "no comparison operator"),
+            ("latency.p99 < 1s{", "expected a duration"),
+            ("é{phase=x < 1s", "no comparison operator"),
         ];
         for (expr, want) in cases {
             let err = parse_threshold(expr).unwrap_err();
