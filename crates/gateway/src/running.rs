@@ -15,6 +15,9 @@ use crate::engine::{DeviceLink, Engine, EngineConfig};
 use crate::lwm2m_server::Lwm2mServer;
 use crate::state::GatewayState;
 
+/// How long shutdown waits for open HTTP connections before closing them.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -65,7 +68,13 @@ impl RunningGateway {
     pub async fn shutdown(self) {
         self.engine.shutdown();
         let _ = self.stop_http.send(());
-        let _ = self.http.await;
+        let mut http = self.http;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut http)
+            .await
+            .is_err()
+        {
+            http.abort();
+        }
         if let Some(lwm2m) = self.lwm2m {
             lwm2m.shutdown().await;
         }

@@ -30,11 +30,16 @@ pub async fn stream(
     query.finish(&["command_id", "device_id"])?;
     let receiver = state.engine.state().events.subscribe();
     let shared = state.engine.state().clone();
-    let events = futures_util::stream::unfold(receiver, move |mut receiver| {
+    let stop = state.engine.shutdown_signal();
+    let events = futures_util::stream::unfold((receiver, stop), move |(mut receiver, mut stop)| {
         let shared = shared.clone();
         async move {
             loop {
-                match receiver.recv().await {
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    _ = stop.wait_for(|stopped| *stopped) => return None,
+                };
+                match received {
                     Ok(event) => {
                         if command_id.is_some_and(|id| id != event.command_id)
                             || device_id.is_some_and(|id| id != event.device_id)
@@ -44,7 +49,7 @@ pub async fn stream(
                         let data = serde_json::to_string(&*event).unwrap_or_default();
                         return Some((
                             Ok::<_, Infallible>(SseEvent::default().event(event.kind).data(data)),
-                            receiver,
+                            (receiver, stop),
                         ));
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -55,7 +60,7 @@ pub async fn stream(
                         let data = format!("{{\"missed\":{missed}}}");
                         return Some((
                             Ok(SseEvent::default().event("lagged").data(data)),
-                            receiver,
+                            (receiver, stop),
                         ));
                     }
                     Err(RecvError::Closed) => return None,

@@ -160,6 +160,11 @@ impl Engine {
         Ok(record)
     }
 
+    /// A receiver that turns `true` when [`Engine::shutdown`] is called.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
     /// Fails every non-terminal target with "the gateway shut down" and stops observations.
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
