@@ -52,7 +52,7 @@ mod firmware {
 }
 
 /// Longest pause between two Update Result reads.
-const UPDATE_POLL_MAX: Duration = Duration::from_secs(8);
+const UPDATE_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// A successful attempt.
 pub(crate) struct Done {
@@ -345,32 +345,37 @@ where
         arguments: None,
     })
     .await?;
+    // The device may reboot into the new firmware: errors while polling Update Result (no
+    // answer, re-registration) are retried until the attempt's deadline.
     let result_path = firmware(firmware::UPDATE_RESULT);
-    let mut pause = Duration::from_millis(250);
+    let mut pause = Duration::from_millis(100);
     loop {
-        let outcome = op(DeviceOperation::Read {
+        match op(DeviceOperation::Read {
             path: result_path.clone(),
         })
-        .await?;
-        match decode::integer(&outcome, &result_path) {
-            Some(1) => {
-                let mut done = Done::new("firmware updated (Update Result 1)");
-                done.result = Some(json!({"update_result": 1}));
-                return Ok(done);
-            }
-            Some(0) => {}
-            Some(code) => {
-                return Err(format!(
-                    "firmware update failed: Update Result {code} ({})",
-                    update_result_name(code)
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "unreadable Update Result {:?}",
-                    String::from_utf8_lossy(&outcome.payload)
-                ));
-            }
+        .await
+        {
+            Ok(outcome) => match decode::integer(&outcome, &result_path) {
+                Some(1) => {
+                    let mut done = Done::new("firmware updated (Update Result 1)");
+                    done.result = Some(json!({"update_result": 1}));
+                    return Ok(done);
+                }
+                Some(0) => {}
+                Some(code) => {
+                    return Err(format!(
+                        "firmware update failed: Update Result {code} ({})",
+                        update_result_name(code)
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "unreadable Update Result {:?}",
+                        String::from_utf8_lossy(&outcome.payload)
+                    ));
+                }
+            },
+            Err(error) => tracing::debug!(%error, "Update Result not readable yet"),
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(UPDATE_POLL_MAX);
