@@ -444,3 +444,73 @@ async fn a_silent_device_fails_with_timeout_at_the_deadline() {
     };
     run_case(case).await.unwrap();
 }
+
+/// `schedule.retry_interval` without `retry_options`: retry every interval until the window
+/// closes (our documented semantics), then fail with the last error.
+#[tokio::test(start_paused = true)]
+async fn retry_interval_retries_until_the_window_closes() {
+    let state = Arc::new(GatewayState::new(
+        &GatewayConfig::default(),
+        Clock::anchored(ANCHOR),
+    ));
+    let link = Arc::new(ScriptedLink::default());
+    let engine = Engine::new(
+        state.clone(),
+        link.clone(),
+        EngineConfig {
+            default_timeout: Duration::from_secs(30),
+            max_in_flight: 10,
+            max_observations: 10,
+        },
+    );
+    let gateway = state
+        .devices
+        .upsert_registered(&state.ids, registration("gw"), state.now())
+        .unwrap();
+    link.scripts
+        .lock()
+        .unwrap()
+        .insert(("gw".into(), None), vec![Behaviour::Error(0)]);
+    let start = ANCHOR + time::Duration::seconds(10);
+    let end = start + time::Duration::seconds(9);
+    let request = CommandRequest {
+        command_type: Some("send_config".into()),
+        device_id: Some(gateway.to_string()),
+        timeout: Some(60.into()),
+        schedule: Some(json!({
+            "start_datetime": Timestamp::new(start).to_string(),
+            "end_datetime": Timestamp::new(end).to_string(),
+            "retry_interval": "2s",
+        })),
+        ..Default::default()
+    };
+    let record = engine.submit(request, None).unwrap();
+    assert_eq!(record.entry(0).unwrap().1.status, Status::Enqueued);
+    tokio::time::timeout(Duration::from_secs(100), async {
+        while !record.is_complete() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let entry = record.entry(0).unwrap().1;
+    let starts: Vec<f64> = entry
+        .attempts
+        .iter()
+        .map(|a| (a.started_at.get() - start).as_seconds_f64())
+        .collect();
+    assert_eq!(starts, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+    assert_eq!(entry.status, Status::Fail);
+    assert!(
+        entry.status_message.contains("schedule window closes"),
+        "{}",
+        entry.status_message
+    );
+    assert!(
+        entry
+            .status_message
+            .starts_with("device answered 5.00 Internal Server Error"),
+        "{}",
+        entry.status_message
+    );
+}

@@ -264,28 +264,21 @@ pub(crate) async fn execute(
 
 /// Where target `device_id` is reached now.
 pub(crate) fn route(engine: &EngineInner, device_id: ObjectId) -> Result<DeviceRoute, String> {
-    let device = engine
-        .state
-        .devices
-        .get(&device_id)
-        .ok_or_else(|| format!("device {device_id} no longer exists"))?;
-    let Some(lwm2m) = device.lwm2m else {
-        return Err(format!(
-            "device {:?} has no LwM2M registration",
-            device.unique_id
-        ));
-    };
-    if !device.active {
-        return Err(LinkError::NotRegistered {
-            endpoint: lwm2m.endpoint,
+    use crate::store::devices::RouteError;
+    match engine.state.devices.route_of(&device_id) {
+        Ok((endpoint, prefix)) => Ok(DeviceRoute {
+            device_id,
+            endpoint,
+            prefix,
+        }),
+        Err(RouteError::Unknown) => Err(format!("device {device_id} no longer exists")),
+        Err(RouteError::NoRegistration { unique_id }) => {
+            Err(format!("device {unique_id:?} has no LwM2M registration"))
         }
-        .to_string());
+        Err(RouteError::Inactive { endpoint }) => {
+            Err(LinkError::NotRegistered { endpoint }.to_string())
+        }
     }
-    Ok(DeviceRoute {
-        device_id,
-        endpoint: lwm2m.endpoint,
-        prefix: lwm2m.prefix,
-    })
 }
 
 fn answered(outcome: &OperationOutcome) -> String {

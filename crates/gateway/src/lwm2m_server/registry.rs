@@ -190,3 +190,58 @@ impl Registry {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IdGenerator;
+
+    fn reach(expires_in: Duration) -> Reachability {
+        Reachability {
+            peer: SocketAddr::from(([127, 0, 0, 1], 5683)),
+            lifetime: Duration::from_secs(60),
+            expires_at: Instant::now() + expires_in,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lapsed_registrations_expire_and_end_in_flight_requests() {
+        let ids = IdGenerator::new(1, 1);
+        let registry = Registry::default();
+        let short = registry.register("a", ids.next_id(), reach(Duration::from_secs(5)));
+        let long = registry.register("b", ids.next_id(), reach(Duration::from_secs(50)));
+        let mut watch = short.watch();
+        assert!(registry.expire(Instant::now()).is_empty());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let expired = registry.expire(Instant::now());
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].endpoint, "a");
+        assert_eq!(ended(&mut watch).await, Liveness::Expired);
+        assert!(registry.by_endpoint("a").is_none());
+        assert!(registry.by_location(&long.location).is_some());
+        assert_eq!(registry.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_register_replaces_the_old_registration() {
+        let ids = IdGenerator::new(1, 1);
+        let registry = Registry::default();
+        let device = ids.next_id();
+        let first = registry.register("a", device, reach(Duration::from_secs(60)));
+        let mut watch = first.watch();
+        let second = registry.register("a", device, reach(Duration::from_secs(60)));
+        assert_ne!(first.location, second.location);
+        assert_eq!(ended(&mut watch).await, Liveness::Replaced);
+        assert!(registry.by_location(&first.location).is_none());
+        assert!(
+            registry
+                .remove(&first.location, Liveness::Deregistered)
+                .is_none()
+        );
+        let removed = registry
+            .remove(&second.location, Liveness::Deregistered)
+            .unwrap();
+        assert_eq!(removed.endpoint, "a");
+        assert!(registry.is_empty());
+    }
+}

@@ -28,6 +28,23 @@ pub enum DeviceStoreError {
     Duplicate(String),
 }
 
+/// Why a device cannot be reached now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No such device (any more).
+    Unknown,
+    /// The device was never registered over LwM2M.
+    NoRegistration {
+        /// Its unique id.
+        unique_id: String,
+    },
+    /// Its registration (or its gateway's) ended.
+    Inactive {
+        /// The endpoint requests would go to.
+        endpoint: String,
+    },
+}
+
 /// An Object 25 instance read from a gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubDeviceInfo {
@@ -76,6 +93,23 @@ impl DeviceStore {
             .by_id
             .get(id)
             .map(|entry| entry.device.clone())
+    }
+
+    /// How device `id` is reached, without copying the whole device: `Ok((endpoint, prefix))`
+    /// when it holds a live registration, otherwise why not.
+    pub fn route_of(&self, id: &ObjectId) -> Result<(String, Option<String>), RouteError> {
+        let index = read(&self.index);
+        let entry = index.by_id.get(id).ok_or(RouteError::Unknown)?;
+        let device = &entry.device;
+        match &device.lwm2m {
+            None => Err(RouteError::NoRegistration {
+                unique_id: device.unique_id.clone(),
+            }),
+            Some(lwm2m) if !device.active => Err(RouteError::Inactive {
+                endpoint: lwm2m.endpoint.clone(),
+            }),
+            Some(lwm2m) => Ok((lwm2m.endpoint.clone(), lwm2m.prefix.clone())),
+        }
     }
 
     /// The device whose `_id` or `unique_id` is `key`.
