@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Api, only_status};
-use fleetbench_fleet::{FleetConfig, sub_device_name};
+use fleetbench_fleet::{BehaviourProfile, FleetConfig, sub_device_name};
 use fleetbench_gateway::{GatewayConfig, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -35,6 +35,10 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
         sub_devices: 2,
         registration_spread: Duration::from_millis(50),
         seed: 7,
+        profile: BehaviourProfile {
+            notification_period: Duration::from_millis(50),
+            ..BehaviourProfile::default()
+        },
         ..FleetConfig::default()
     };
     let fleet = fleetbench_fleet::start(config).await.unwrap();
@@ -150,6 +154,22 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
     )
     .await;
     assert_eq!(observe["observation"]["active"], true, "{observe}");
+    let observe_id = observe["_id"].as_str().unwrap().to_owned();
+    let notified = common::eventually(|| async {
+        let (_, command) = api.get(&format!("/gateway_commands/{observe_id}")).await;
+        (command["observation"]["notifications"].as_u64() >= Some(2)).then_some(command)
+    })
+    .await;
+    assert!(
+        notified["observation"]["last_value"].is_number()
+            || notified["observation"]["last_value"].is_string(),
+        "{notified}"
+    );
+    assert_eq!(
+        only_status(&notified)["status"],
+        "success",
+        "statuses never change after terminal"
+    );
     run(&api, &endpoint, json!({"command_type": "lwm2m_request", "type": "observe_stop", "endpoint": "/3303/0/5700"})).await;
     let observed = api
         .get(&format!(

@@ -340,3 +340,81 @@ async fn malformed_registrations_are_refused_with_a_diagnostic() {
     assert_eq!(code_text(&device.send(server, update).await), "4.04");
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn stored_files_are_served_over_coap_block_wise() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let (status, file) = api
+        .raw(
+            reqwest::Method::POST,
+            "/files?name=fw.bin",
+            data.clone(),
+            "application/octet-stream",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let device = FakeDevice::start("ep-4").await;
+    let peer = fleetbench_gateway::lwm2m_server::transfer::Peer {
+        client: &device.client,
+        addr: gateway.coap_addr(),
+        endpoint: "gateway",
+    };
+    let mut request = new_request(RequestType::Get, &["files", file["_id"].as_str().unwrap()]);
+    request.add_option(
+        fleetbench_lwm2m::coap_lite::CoapOption::Block2,
+        fleetbench_lwm2m::block::BlockOption::new(0, false, 512)
+            .unwrap()
+            .encode(),
+    );
+    let first = device.send(gateway.coap_addr(), request).await;
+    assert_eq!(code_text(&first), "2.05");
+    assert_eq!(first.payload, data[..512]);
+    let whole = read_file(&peer, file["_id"].as_str().unwrap()).await;
+    assert_eq!(whole, data);
+    let missing = device
+        .send(
+            gateway.coap_addr(),
+            new_request(RequestType::Get, &["files", "5c0feb9a693d3f000115028c"]),
+        )
+        .await;
+    assert_eq!(code_text(&missing), "4.04");
+    gateway.shutdown().await;
+}
+
+/// Reads `/files/<id>` with the gateway's own Block2 client (which follows every block).
+async fn read_file(
+    peer: &fleetbench_gateway::lwm2m_server::transfer::Peer<'_>,
+    id: &str,
+) -> Vec<u8> {
+    let response = peer
+        .exchange(new_request(RequestType::Get, &["files", id]))
+        .await
+        .unwrap();
+    let mut body = response.payload.clone();
+    let mut block = fleetbench_lwm2m::block::BlockOption::decode(
+        response
+            .get_first_option(fleetbench_lwm2m::coap_lite::CoapOption::Block2)
+            .unwrap(),
+    )
+    .unwrap();
+    while block.more {
+        let mut request = new_request(RequestType::Get, &["files", id]);
+        let next = fleetbench_lwm2m::block::BlockOption::with_szx(block.num + 1, false, block.szx)
+            .unwrap();
+        request.add_option(
+            fleetbench_lwm2m::coap_lite::CoapOption::Block2,
+            next.encode(),
+        );
+        let response = peer.exchange(request).await.unwrap();
+        body.extend_from_slice(&response.payload);
+        block = fleetbench_lwm2m::block::BlockOption::decode(
+            response
+                .get_first_option(fleetbench_lwm2m::coap_lite::CoapOption::Block2)
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    body
+}

@@ -15,8 +15,10 @@ use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, Upda
 
 use super::discovery::{discover, lists_gateway_object};
 use super::registry::{Liveness, Reachability, Registration, Registry};
+use super::transfer::BLOCK_SIZE;
 use crate::model::{Lwm2mRegistration, Timestamp};
 use crate::state::GatewayState;
+use fleetbench_lwm2m::block::BlockOption;
 
 /// Lifetime when Register gives none (LwM2M default).
 pub const DEFAULT_LIFETIME: u32 = 86_400;
@@ -58,6 +60,7 @@ impl RdHandler {
             (Some(RequestType::Post), ["rd"]) => self.register(peer, packet),
             (Some(RequestType::Post), ["rd", location]) => self.update(peer, packet, location),
             (Some(RequestType::Delete), ["rd", location]) => self.deregister(location),
+            (Some(RequestType::Get), ["files", id]) => self.serve_file(packet, id),
             (Some(_), ["rd", ..]) => answer(
                 ResponseType::MethodNotAllowed,
                 "the registration interface takes POST /rd, POST /rd/<id> and DELETE /rd/<id>",
@@ -224,6 +227,61 @@ impl RdHandler {
             .deregistrations
             .fetch_add(1, Ordering::Relaxed);
         new_response(ResponseType::Deleted)
+    }
+
+    /// `GET /files/<id>` [extension]: a stored file, block-wise (Block2, stateless slices), so
+    /// that devices can pull software packages from `coap://<gateway>/files/<id>`.
+    fn serve_file(&self, packet: &Packet, id: &str) -> Packet {
+        let Some(file) =
+            crate::model::ObjectId::parse(id).and_then(|oid| self.state.files.get(&oid))
+        else {
+            return answer(ResponseType::NotFound, format!("no file with _id {id:?}"));
+        };
+        let asked = match packet
+            .get_first_option(CoapOption::Block2)
+            .map(|value| BlockOption::decode(value))
+        {
+            None => None,
+            Some(Ok(block)) => Some(block),
+            Some(Err(error)) => return answer(ResponseType::BadOption, format!("Block2: {error}")),
+        };
+        let size = asked.map_or(BLOCK_SIZE, |block| block.size().min(BLOCK_SIZE));
+        let num = asked.map_or(0, |block| block.num);
+        let offset = num as usize * size;
+        if offset > file.data.len() || (offset == file.data.len() && offset > 0) {
+            return answer(
+                ResponseType::BadOption,
+                format!(
+                    "Block2 block {num} is past the end of the {}-byte file",
+                    file.data.len()
+                ),
+            );
+        }
+        let end = (offset + size).min(file.data.len());
+        let mut response = new_response(ResponseType::Content);
+        fleetbench_lwm2m::packets::set_content_format(
+            &mut response,
+            ContentFormat::Opaque.number(),
+        );
+        if file.data.len() > size || asked.is_some() {
+            let more = end < file.data.len();
+            match BlockOption::new(num, more, size) {
+                Ok(block) => response.add_option(CoapOption::Block2, block.encode()),
+                Err(error) => return answer(ResponseType::BadOption, format!("Block2: {error}")),
+            }
+            if num == 0 {
+                let length = u32::try_from(file.data.len())
+                    .unwrap_or(u32::MAX)
+                    .to_be_bytes();
+                let first = length
+                    .iter()
+                    .position(|byte| *byte != 0)
+                    .unwrap_or(length.len());
+                response.add_option(CoapOption::Size2, length[first..].to_vec());
+            }
+        }
+        response.payload = file.data[offset..end].to_vec();
+        response
     }
 
     fn spawn_discovery(&self, registration: Arc<Registration>, links: &[Link]) {
