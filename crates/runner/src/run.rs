@@ -3,20 +3,23 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::abort::AbortSignal;
-use crate::api::{ApiError, HttpGateway};
+use crate::api::{ApiError, GatewayApi, HttpGateway};
 use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
-use crate::exec::{Directory, DirectoryError, Engine, LoadReport};
+use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport};
 use crate::metrics::Recorder;
 use crate::metrics::timeline::{TIMELINE_INTERVAL, TimelineCollector};
 use crate::plan::{Plan, PlanError};
-use crate::report::{self, RunFacts, Summary, TargetInfo};
-use crate::scenario::{Scenario, ScenarioError, Target};
+use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
+use crate::scenario::{CompletionMode, Scenario, ScenarioError, Target};
 
 /// Exit code: the run finished and every threshold held.
 pub const EXIT_OK: i32 = 0;
@@ -129,6 +132,9 @@ pub enum RunError {
     /// Aborted before any load was generated.
     #[error("aborted during setup: {0}")]
     Aborted(String),
+    /// `poll.mode = "events"`, but the target offers no usable event stream.
+    #[error("poll.mode = \"events\": {0}")]
+    NoEvents(String),
 }
 
 impl RunError {
@@ -301,8 +307,16 @@ async fn run_with_fleet(
         })?;
     tracing::info!("every device is listed by the gateway; starting the load");
 
+    let (hub, mut completion) = open_events(&api, scenario.poll.mode).await?;
     let recorder = Recorder::new();
-    let engine = Engine::new(api, scenario.clone(), plan, directory, recorder.clone());
+    let engine = Engine::with_events(
+        api,
+        scenario.clone(),
+        plan,
+        directory,
+        recorder.clone(),
+        hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
+    );
     let start = Instant::now() + START_LEAD;
     let started_wall = SystemTime::now() + START_LEAD;
     let timeline = TimelineCollector::start(
@@ -318,6 +332,14 @@ async fn run_with_fleet(
         tracing::warn!("the interval histogram log is incomplete: {e}");
     }
     let metrics = recorder.snapshot();
+    if let Some((hub, task)) = hub {
+        let stats = hub.stats();
+        completion.events_received = stats.events.load(Ordering::Relaxed);
+        completion.events_lost = stats.lagged.load(Ordering::Relaxed);
+        completion.events_unclaimed = stats.evicted.load(Ordering::Relaxed);
+        completion.stream_down = hub.down();
+        task.abort();
+    }
 
     let facts = RunFacts {
         run_id,
@@ -327,6 +349,7 @@ async fn run_with_fleet(
         },
         started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
         finished_at: rfc3339(time::OffsetDateTime::now_utc()),
+        completion,
     };
     let summary = report::build(scenario, &metrics, &load, facts);
     if let Some(dir) = run_dir {
@@ -349,6 +372,36 @@ async fn run_with_fleet(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// Opens the event stream as `mode` asks; says what was chosen and why.
+async fn open_events<A: GatewayApi>(
+    api: &A,
+    mode: CompletionMode,
+) -> Result<(Option<(Arc<EventHub>, JoinHandle<()>)>, CompletionInfo), RunError> {
+    let mut info = CompletionInfo {
+        requested: mode.as_str().to_owned(),
+        used: "poll".to_owned(),
+        ..CompletionInfo::default()
+    };
+    if mode == CompletionMode::Poll {
+        return Ok((None, info));
+    }
+    let reason = match api.open_events().await {
+        Ok(Some(receiver)) => {
+            info.used = "events".to_owned();
+            tracing::info!("completion: the gateway's event stream");
+            return Ok((Some(EventHub::start(receiver)), info));
+        }
+        Ok(None) => "the target offers no event stream (GET /gateway_commands/events)".to_owned(),
+        Err(e) => format!("the event stream could not be opened: {e}"),
+    };
+    if mode == CompletionMode::Events {
+        return Err(RunError::NoEvents(reason));
+    }
+    tracing::info!("completion: polling ({reason})");
+    info.note = Some(format!("polled for completion: {reason}"));
+    Ok((None, info))
 }
 
 #[cfg(test)]

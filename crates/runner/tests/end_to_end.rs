@@ -56,6 +56,11 @@ async fn tiny_scenario_succeeds_with_latencies_that_match_the_device_delay() {
             .any(|r| r.target.as_deref() == Some("sub_device"))
     );
     assert!(s.thresholds_passed, "{:?}", s.thresholds);
+    // The mock gateway offers its event stream: completion is seen there, not by polling.
+    assert_eq!(s.completion.used, "events", "{:?}", s.completion);
+    assert_eq!(c.completed_via_event, 100, "{:?}", s.completion);
+    assert_eq!(s.completion.events_lost, 0);
+    assert!(s.completion.stream_down.is_none());
     assert_eq!(outcome.exit_code(), 0);
     let dir = outcome.run_dir.expect("files written");
     assert!(dir.join("summary.json").is_file());

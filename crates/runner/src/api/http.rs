@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use super::events::{
+    EVENT_CHANNEL_CAPACITY, EVENTS_PROBE_TIMEOUT, EventItem, EventReceiver, SseParser, decode,
+};
 use super::{ApiError, CommandState, DevicePage, GatewayApi};
 
 /// Longest error body kept in an [`ApiError`].
@@ -13,6 +16,8 @@ const MAX_ERROR_BODY: usize = 300;
 #[derive(Debug, Clone)]
 pub struct HttpGateway {
     client: reqwest::Client,
+    /// For the event stream: no overall timeout (the stream lasts the whole run).
+    stream_client: reqwest::Client,
     base: String,
     token: String,
 }
@@ -35,8 +40,14 @@ impl HttpGateway {
             .timeout(request_timeout)
             .build()
             .map_err(|e| ApiError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        let stream_client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(request_timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| ApiError::Transport(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpGateway {
             client,
+            stream_client,
             base: base_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
         })
@@ -107,7 +118,79 @@ fn path_segment(id: &str) -> String {
         .collect()
 }
 
+/// Reads the event stream into `tx` until it ends, fails, or the receiver is dropped.
+async fn read_events(mut response: reqwest::Response, tx: tokio::sync::mpsc::Sender<EventItem>) {
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    loop {
+        let chunk = tokio::select! {
+            chunk = response.chunk() => chunk,
+            () = tx.closed() => return,
+        };
+        let reason = match chunk {
+            Ok(Some(bytes)) => {
+                let now = tokio::time::Instant::now();
+                if let Err(e) = parser.feed(&bytes, &mut events) {
+                    e.to_string()
+                } else {
+                    for event in events.drain(..) {
+                        if let Some(item) = decode(&event, now)
+                            && tx.send(item).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+            }
+            Ok(None) => "the gateway closed the event stream".to_owned(),
+            Err(e) => format!("event stream: {}", describe(&e)),
+        };
+        let _ = tx.send(EventItem::Broken(reason)).await;
+        return;
+    }
+}
+
 impl GatewayApi for HttpGateway {
+    async fn open_events(&self) -> Result<Option<EventReceiver>, ApiError> {
+        let url = format!("{}/gateway_commands/events", self.base);
+        let request = self
+            .stream_client
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, &self.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        let response = tokio::time::timeout(EVENTS_PROBE_TIMEOUT, request.send())
+            .await
+            .map_err(|_| {
+                ApiError::Transport(format!(
+                    "no answer to GET /gateway_commands/events within {EVENTS_PROBE_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| ApiError::Transport(describe(&e)))?;
+        let status = response.status();
+        if matches!(status.as_u16(), 404 | 405 | 501) {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        let is_sse = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_sse {
+            return Ok(None);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        tokio::spawn(read_events(response, tx));
+        Ok(Some(rx))
+    }
+
     async fn create_command(
         &self,
         device_id: &str,

@@ -1,12 +1,14 @@
 //! The runner's view of a gateway: the public EdgeIQ-style HTTP API only, behind a trait so
 //! the measurement pipeline can be tested against an in-process fake under a paused clock.
 
+pub mod events;
 mod http;
 mod state;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use events::{EventItem, EventReceiver, StatusEvent};
 pub use http::HttpGateway;
 pub use state::{CommandState, DevicePage, DeviceRecord, DeviceStatus, Status};
 
@@ -56,4 +58,11 @@ pub trait GatewayApi: Send + Sync + 'static {
         page: u64,
         per_page: u64,
     ) -> impl Future<Output = Result<DevicePage, ApiError>> + Send;
+
+    /// Subscribes to `GET /gateway_commands/events` (status changes as server-sent events).
+    /// `Ok(None)` when the gateway does not offer it (404, 405, 501 or not an event stream):
+    /// the runner then polls.
+    fn open_events(&self) -> impl Future<Output = Result<Option<EventReceiver>, ApiError>> + Send {
+        async { Ok(None) }
+    }
 }

@@ -26,7 +26,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn parse(text: &str) -> Status {
+    /// The status for its wire text (unknown values are kept as [`Status::Other`]).
+    pub fn parse(text: &str) -> Status {
         match text {
             "sent" => Status::Sent,
             "enqueued" => Status::Enqueued,
@@ -98,6 +99,29 @@ impl CommandState {
         }
     }
 
+    /// Applies a status event of this command (an unknown device is added).
+    pub fn apply(&mut self, event: &super::events::StatusEvent) {
+        match self
+            .statuses
+            .iter_mut()
+            .find(|s| s.device_id == event.device_id)
+        {
+            Some(entry) => {
+                entry.status = event.status.clone();
+                entry.status_message = event.status_message.clone();
+                if event.at.is_some() {
+                    entry.updated_at = event.at;
+                }
+            }
+            None => self.statuses.push(DeviceStatus {
+                device_id: event.device_id.clone(),
+                status: event.status.clone(),
+                status_message: event.status_message.clone(),
+                updated_at: event.at,
+            }),
+        }
+    }
+
     /// Decodes a command JSON object.
     pub fn from_json(value: &serde_json::Value) -> Result<CommandState, ApiError> {
         let id = value
@@ -161,7 +185,8 @@ fn last_transition(entry: &serde_json::Value) -> Option<OffsetDateTime> {
         .max()
 }
 
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
+/// Parses an RFC 3339 timestamp.
+pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 

@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod directory;
+pub mod events;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +18,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::abort::AbortSignal;
-use crate::api::{ApiError, GatewayApi};
-use crate::metrics::{Completion, Recorder, SeriesKey};
+use crate::api::{ApiError, CommandState, GatewayApi};
+use crate::metrics::{Completion, Detection, Recorder, SeriesKey};
 use crate::plan::{Plan, TargetRef};
 use crate::scenario::{LoadModel, Scenario};
 pub use directory::{DeviceIds, Directory, DirectoryError};
+pub use events::EventHub;
 
 /// Consecutive failed polls after which a command is given up (counted as an HTTP error).
 pub const MAX_CONSECUTIVE_POLL_ERRORS: u32 = 10;
@@ -39,6 +41,7 @@ pub struct Engine<A> {
     bodies: Vec<Map<String, Value>>,
     give_up: Vec<Duration>,
     in_flight: Arc<Semaphore>,
+    events: Option<Arc<EventHub>>,
 }
 
 /// When each phase actually ran, relative to the run start.
@@ -64,13 +67,27 @@ pub struct LoadReport {
 }
 
 impl<A: GatewayApi> Engine<A> {
-    /// An engine for `scenario` against `api`, with targets resolved through `directory`.
+    /// An engine for `scenario` against `api`, with targets resolved through `directory`,
+    /// detecting completion by polling.
     pub fn new(
         api: A,
         scenario: Scenario,
         plan: Plan,
         directory: Directory,
         recorder: Recorder,
+    ) -> Arc<Self> {
+        Self::with_events(api, scenario, plan, directory, recorder, None)
+    }
+
+    /// Like [`Engine::new`], detecting completion through `events` when given (polling
+    /// when the stream goes down).
+    pub fn with_events(
+        api: A,
+        scenario: Scenario,
+        plan: Plan,
+        directory: Directory,
+        recorder: Recorder,
+        events: Option<Arc<EventHub>>,
     ) -> Arc<Self> {
         let bodies = scenario.commands.iter().map(body::base_body).collect();
         let give_up = scenario
@@ -93,6 +110,7 @@ impl<A: GatewayApi> Engine<A> {
             bodies,
             give_up,
             in_flight,
+            events,
         })
     }
 
@@ -265,7 +283,7 @@ impl<A: GatewayApi> Engine<A> {
             time::OffsetDateTime::now_utc(),
             attached,
         );
-        let mut state = match self.api.create_command(post_id, &body).await {
+        let state = match self.api.create_command(post_id, &body).await {
             Ok(state) => state,
             Err(ApiError::Rejected { .. }) => {
                 flight.settled = true;
@@ -277,51 +295,143 @@ impl<A: GatewayApi> Engine<A> {
                 return;
             }
         };
-        let interval = self.scenario.poll.interval;
         let deadline = sent_at + self.give_up[command];
+        let seen = match &self.events {
+            Some(hub) => self.await_events(hub, state, &mut flight, deadline).await,
+            None => self.await_polls(state, &mut flight, deadline).await,
+        };
+        let Some((state, done, via)) = seen else {
+            return; // settled as an error, or dropped unsettled: counted unfinished
+        };
+        let Some(outcome) = state.outcome() else {
+            return;
+        };
+        flight.settled = true;
+        self.recorder.completed(
+            key,
+            Completion {
+                outcome,
+                latency: done.saturating_duration_since(intended),
+                service_time: done.saturating_duration_since(sent_at),
+                gateway_time: state.gateway_time(),
+                via,
+            },
+            0,
+        );
+    }
+
+    /// Polls until the command is terminal: its state, when that was seen, and how.
+    async fn await_polls(
+        &self,
+        mut state: CommandState,
+        flight: &mut InFlight<'_>,
+        deadline: Instant,
+    ) -> Option<(CommandState, Instant, Detection)> {
+        let interval = self.scenario.poll.interval;
         let mut next_poll = Instant::now() + interval;
         let mut consecutive_errors = 0u32;
         loop {
-            if let Some(outcome) = state.outcome() {
-                let done = Instant::now();
-                flight.settled = true;
-                self.recorder.completed(
-                    key,
-                    Completion {
-                        outcome,
-                        latency: done.saturating_duration_since(intended),
-                        service_time: done.saturating_duration_since(sent_at),
-                        gateway_time: state.gateway_time(),
-                    },
-                    0,
-                );
-                return;
+            if state.outcome().is_some() {
+                return Some((state, Instant::now(), Detection::Poll));
             }
             if next_poll >= deadline {
-                return; // dropped unsettled: counted unfinished
+                return None;
             }
             tokio::time::sleep_until(next_poll).await;
-            let poll_started = Instant::now();
-            next_poll = poll_started + interval;
-            flight.polls += 1;
-            match self.api.get_command(&state.id).await {
-                Ok(s) => {
-                    consecutive_errors = 0;
-                    state = s;
+            next_poll = Instant::now() + interval;
+            match self
+                .poll_once(&state.id, flight, &mut consecutive_errors)
+                .await
+            {
+                Ok(Some(s)) => state = s,
+                Ok(None) => {}
+                Err(()) => return None,
+            }
+        }
+    }
+
+    /// One `GET /gateway_commands/{id}`: `Ok(None)` after a failure that may be retried,
+    /// `Err(())` when the command was settled as an error.
+    async fn poll_once(
+        &self,
+        id: &str,
+        flight: &mut InFlight<'_>,
+        consecutive_errors: &mut u32,
+    ) -> Result<Option<CommandState>, ()> {
+        flight.polls += 1;
+        match self.api.get_command(id).await {
+            Ok(s) => {
+                *consecutive_errors = 0;
+                Ok(Some(s))
+            }
+            Err(ApiError::NotFound(_)) => {
+                flight.settle_error("poll: 404, the command vanished");
+                Err(())
+            }
+            Err(e) => {
+                *consecutive_errors += 1;
+                self.recorder
+                    .poll_error(flight.key, &format!("poll: {}", error_kind(&e)));
+                if *consecutive_errors >= MAX_CONSECUTIVE_POLL_ERRORS {
+                    flight.settle_error("poll: too many consecutive errors");
+                    return Err(());
                 }
-                Err(ApiError::NotFound(_)) => {
-                    flight.settle_error("poll: 404, the command vanished");
-                    return;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits for the command's status events until it is terminal (re-reading it over HTTP
+    /// when events may have been lost, and every backstop interval); falls back to polling
+    /// when the stream goes down.
+    async fn await_events(
+        &self,
+        hub: &Arc<EventHub>,
+        mut state: CommandState,
+        flight: &mut InFlight<'_>,
+        deadline: Instant,
+    ) -> Option<(CommandState, Instant, Detection)> {
+        if state.outcome().is_some() {
+            return Some((state, Instant::now(), Detection::Poll));
+        }
+        let subscription = hub.register(&state.id);
+        let backstop = self.scenario.poll.backstop_interval;
+        let mut next_backstop = Instant::now() + backstop;
+        let mut consecutive_errors = 0u32;
+        loop {
+            let pending = subscription.take();
+            for received in &pending.events {
+                state.apply(&received.event);
+                if state.outcome().is_some() {
+                    return Some((state, received.at, Detection::Event));
                 }
-                Err(e) => {
-                    consecutive_errors += 1;
-                    self.recorder
-                        .poll_error(key, &format!("poll: {}", error_kind(&e)));
-                    if consecutive_errors >= MAX_CONSECUTIVE_POLL_ERRORS {
-                        flight.settle_error("poll: too many consecutive errors");
-                        return;
-                    }
+            }
+            if pending.down.is_some() {
+                drop(subscription);
+                return self.await_polls(state, flight, deadline).await;
+            }
+            let now = Instant::now();
+            if pending.resync || now >= next_backstop {
+                next_backstop = now + backstop;
+                match self
+                    .poll_once(&state.id, flight, &mut consecutive_errors)
+                    .await
+                {
+                    Ok(Some(s)) => state = s,
+                    Ok(None) => {}
+                    Err(()) => return None,
                 }
+                if state.outcome().is_some() {
+                    return Some((state, Instant::now(), Detection::Poll));
+                }
+                continue;
+            }
+            if now >= deadline {
+                return None;
+            }
+            tokio::select! {
+                () = subscription.changed() => {}
+                () = tokio::time::sleep_until(next_backstop.min(deadline)) => {}
             }
         }
     }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::abort::abort_pair;
-use crate::api::{CommandState, DevicePage, DeviceRecord};
+use crate::api::{CommandState, DevicePage, DeviceRecord, EventItem, EventReceiver, StatusEvent};
 use crate::metrics::{Counts, Metrics, Outcome};
 
 /// A gateway whose commands complete `service` after creation, that freezes completely
@@ -22,6 +22,14 @@ struct FakeGateway {
     never_complete: bool,
     commands: Mutex<HashMap<String, Instant>>,
     devices: Vec<DeviceRecord>,
+    /// Offer an event stream (status events at completion time).
+    offer_events: bool,
+    /// Publish an event for every n-th command only (1 = all).
+    event_every: usize,
+    /// End the event stream when this many events were sent.
+    events_until: Option<usize>,
+    events: Mutex<Option<tokio::sync::mpsc::Sender<EventItem>>>,
+    sent_events: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeGateway {
@@ -33,7 +41,48 @@ impl FakeGateway {
             never_complete: false,
             commands: Mutex::new(HashMap::new()),
             devices: Vec::new(),
+            offer_events: false,
+            event_every: 1,
+            events_until: None,
+            events: Mutex::new(None),
+            sent_events: Default::default(),
         }
+    }
+
+    fn with_events(service: Duration) -> Self {
+        FakeGateway {
+            offer_events: true,
+            ..FakeGateway::new(service)
+        }
+    }
+
+    /// Sends the command's terminal event at `at` (if this command gets one).
+    fn publish_at(&self, n: usize, id: &str, at: Instant) {
+        let Some(tx) = self.events.lock().unwrap().clone() else {
+            return;
+        };
+        if self.never_complete || !n.is_multiple_of(self.event_every) {
+            return;
+        }
+        let id = id.to_owned();
+        let until = self.events_until;
+        let sent = std::sync::Arc::clone(&self.sent_events);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let n = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if until.is_some_and(|u| n >= u) {
+                let _ = tx.send(EventItem::Broken("test: stream cut".into())).await;
+                return;
+            }
+            let event = StatusEvent {
+                command_id: id,
+                device_id: "dev".into(),
+                status: crate::api::Status::Success,
+                status_message: None,
+                at: None,
+            };
+            let _ = tx.send(EventItem::Status(event, Instant::now())).await;
+        });
     }
 
     fn state(&self, id: &str, completes_at: Instant) -> CommandState {
@@ -66,10 +115,22 @@ impl GatewayApi for FakeGateway {
                 });
             }
         }
-        let id = format!("c{}", commands.len());
+        let n = commands.len();
+        let id = format!("c{n}");
         let completes_at = now + self.service;
         commands.insert(id.clone(), completes_at);
+        drop(commands);
+        self.publish_at(n, &id, completes_at);
         Ok(self.state(&id, completes_at))
+    }
+
+    async fn open_events(&self) -> Result<Option<EventReceiver>, ApiError> {
+        if !self.offer_events {
+            return Ok(None);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        *self.events.lock().unwrap() = Some(tx);
+        Ok(Some(rx))
     }
 
     async fn get_command(&self, id: &str) -> Result<CommandState, ApiError> {
@@ -139,7 +200,12 @@ fn directory() -> Directory {
 
 async fn run(fake: FakeGateway, s: Scenario) -> (Metrics, LoadReport) {
     let plan = Plan::new(&s).unwrap();
-    let engine = Engine::new(fake, s, plan, directory(), Recorder::new());
+    let hub = fake
+        .open_events()
+        .await
+        .unwrap()
+        .map(|rx| EventHub::start(rx).0);
+    let engine = Engine::with_events(fake, s, plan, directory(), Recorder::new(), hub);
     let report = engine.run(Instant::now(), AbortSignal::never()).await;
     (engine.recorder().snapshot(), report)
 }
@@ -195,6 +261,65 @@ async fn latency_is_service_time_rounded_up_to_the_poll_interval() {
         report.phases[0].ended - report.phases[0].started,
         Duration::from_secs(2)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_events_latency_is_the_service_time_not_a_poll_multiple() {
+    // Same gateway as above (25 ms service), but completion comes from the event stream:
+    // no quantisation by the poll interval, and no polls at all.
+    let (m, _) = run(
+        FakeGateway::with_events(Duration::from_millis(25)),
+        scenario(100.0, "2s", ""),
+    )
+    .await;
+    let (c, h, _) = totals(&m);
+    assert_eq!((c.sent, c.completed, c.success), (200, 200, 200));
+    assert_eq!(c.completed_via_event, 200);
+    assert_eq!(c.poll_requests, 0);
+    let s = h.latency.stats().unwrap();
+    assert_close(s.min, 25.0);
+    assert_close(s.max, 25.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_events_are_caught_by_the_backstop_poll() {
+    // Only every 4th command gets its event; the others are seen by the backstop poll
+    // (every 200 ms here), never lost.
+    let mut fake = FakeGateway::with_events(Duration::from_millis(25));
+    fake.event_every = 4;
+    let extra = "[poll]\nbackstop_interval = \"200ms\"\n";
+    let (m, _) = run(fake, scenario(100.0, "1s", extra)).await;
+    let (c, h, _) = totals(&m);
+    assert_eq!((c.sent, c.completed, c.unfinished), (100, 100, 0));
+    assert_eq!(c.completed_via_event, 25);
+    assert_eq!(
+        c.poll_requests, 75,
+        "one backstop poll per command without an event"
+    );
+    let hist = h.latency.inner();
+    assert_eq!(hist.count_between(24_000, 26_000), 25);
+    assert_eq!(hist.count_between(199_000, 201_000), 75);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_stream_breaks_commands_fall_back_to_polling() {
+    let mut fake = FakeGateway::with_events(Duration::from_millis(25));
+    fake.events_until = Some(50);
+    let (m, _) = run(fake, scenario(100.0, "2s", "")).await;
+    let (c, h, _) = totals(&m);
+    assert_eq!((c.sent, c.completed, c.unfinished), (200, 200, 0));
+    assert_eq!(c.completed_via_event, 50);
+    let s = h.latency.stats().unwrap();
+    assert_close(s.min, 25.0);
+    // After the break: polling every 10 ms from the create, done at the 3rd poll (30 ms).
+    // The 51st command's event was the one lost in the break: its task switched to polling
+    // then (at 25 ms) and saw it at its first poll, 10 ms later. The two commands in flight
+    // at the break poll on the break's 10 ms grid and happen to see their 25 ms exactly.
+    let hist = h.latency.inner();
+    assert_eq!(hist.count_between(24_000, 26_000), 52);
+    assert_eq!(hist.count_between(29_000, 31_000), 147);
+    assert_eq!(hist.count_between(34_000, 36_000), 1);
+    assert_close(s.max, 35.0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -37,6 +37,16 @@ impl Outcome {
     }
 }
 
+/// How the runner saw a command complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detection {
+    /// A poll (or the create response) showed it terminal.
+    Poll,
+    /// A status event of the gateway's event stream showed it terminal.
+    Event,
+}
+
 /// A series: one phase, one command label, one target kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
@@ -75,6 +85,9 @@ pub struct Counts {
     pub poll_requests: u64,
     /// Poll requests that failed (and were retried).
     pub poll_errors: u64,
+    /// Completions seen through the event stream (the rest were seen by polling).
+    #[serde(default)]
+    pub completed_via_event: u64,
 }
 
 impl Counts {
@@ -92,6 +105,7 @@ impl Counts {
         self.unfinished += other.unfinished;
         self.poll_requests += other.poll_requests;
         self.poll_errors += other.poll_errors;
+        self.completed_via_event += other.completed_via_event;
     }
 }
 
@@ -151,6 +165,8 @@ pub struct Completion {
     pub service_time: Duration,
     /// Gateway-side execution time, if reported.
     pub gateway_time: Option<Duration>,
+    /// How the completion was seen.
+    pub via: Detection,
 }
 
 impl Metrics {
@@ -254,6 +270,9 @@ impl Recorder {
         let bump = |counts: &mut Counts| {
             counts.completed += 1;
             counts.poll_requests += polls;
+            if c.via == Detection::Event {
+                counts.completed_via_event += 1;
+            }
             match c.outcome {
                 Outcome::Success => counts.success += 1,
                 Outcome::Fail => counts.fail += 1,
@@ -327,6 +346,7 @@ mod tests {
                 latency: Duration::from_millis(25),
                 service_time: Duration::from_millis(24),
                 gateway_time: None,
+                via: Detection::Event,
             },
             3,
         );
@@ -340,6 +360,7 @@ mod tests {
         assert_eq!(a.counts.completed, 1);
         assert_eq!(a.counts.success, 1);
         assert_eq!(a.counts.poll_requests, 3);
+        assert_eq!(a.counts.completed_via_event, 1);
         assert_eq!(a.outcomes[&Outcome::Success].latency.len(), 1);
         assert!(a.outcomes[&Outcome::Success].gateway_time.is_empty());
         let b = &m.series[&key(1)];

@@ -227,6 +227,7 @@ mod tests {
             latency: Duration::from_millis(ms),
             service_time: Duration::from_millis(ms),
             gateway_time: None,
+            via: crate::metrics::Detection::Poll,
         };
         tokio::time::sleep(Duration::from_millis(500)).await;
         r.sent(key, Duration::ZERO);

@@ -11,8 +11,8 @@ pub use files::{
     write_summary, write_timeline,
 };
 pub use summary::{
-    ErrorCount, PhaseSummary, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo, Series, Settings,
-    Summary, TargetInfo, build, phase_durations, target_mode,
+    CompletionInfo, ErrorCount, PhaseSummary, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo, Series,
+    Settings, Summary, TargetInfo, build, phase_durations, target_mode,
 };
 pub use table::render_table;
 pub use thresholds::{ThresholdResult, evaluate};

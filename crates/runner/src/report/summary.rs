@@ -32,6 +32,8 @@ pub struct Summary {
     pub aborted: Option<String>,
     /// Generator settings that shape the numbers.
     pub settings: Settings,
+    /// How completion was detected (event stream or polling) and what that cost.
+    pub completion: CompletionInfo,
     /// One entry per phase that started.
     pub phases: Vec<PhaseSummary>,
     /// Everything merged.
@@ -134,6 +136,26 @@ pub struct Settings {
     pub histogram_significant_digits: u8,
 }
 
+/// How completion was detected, and its overhead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionInfo {
+    /// `poll.mode` of the scenario: `auto`, `events` or `poll`.
+    pub requested: String,
+    /// What was used: `events` or `poll`.
+    pub used: String,
+    /// Why (e.g. the gateway offers no event stream), when it is not obvious.
+    pub note: Option<String>,
+    /// Status events read from the stream.
+    pub events_received: u64,
+    /// Events the gateway dropped for the runner (`lagged`); the commands concerned were
+    /// re-read over HTTP.
+    pub events_lost: u64,
+    /// Events of commands no task claimed (other clients' commands on a shared gateway).
+    pub events_unclaimed: u64,
+    /// Why the stream went down during the run (commands then fell back to polling).
+    pub stream_down: Option<String>,
+}
+
 /// One phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
@@ -223,6 +245,8 @@ pub struct RunFacts {
     pub started_at: String,
     /// Wall-clock end.
     pub finished_at: String,
+    /// How completion was detected.
+    pub completion: CompletionInfo,
 }
 
 fn row(
@@ -358,6 +382,7 @@ pub fn build(
         started_at: facts.started_at,
         finished_at: facts.finished_at,
         aborted: load.aborted.clone(),
+        completion: facts.completion,
         settings: Settings {
             poll_interval_ms: scenario.poll.interval.as_secs_f64() * 1000.0,
             max_in_flight: scenario.execution.max_in_flight,

@@ -85,12 +85,23 @@ pub fn render_table(summary: &Summary) -> String {
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     }
     let t = &summary.total;
+    let polls = t
+        .polls_per_command
+        .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}"));
+    let detection = if summary.completion.used == "events" {
+        format!(
+            "completion from the event stream ({} events, {} of {} completions seen by event, {polls} polls/command)",
+            summary.completion.events_received, t.counts.completed_via_event, t.counts.completed
+        )
+    } else {
+        format!(
+            "completion by polling every {} ms ({polls} polls/command)",
+            summary.settings.poll_interval_ms
+        )
+    };
     let _ = writeln!(
         out,
-        "latency from the intended send time; polled every {} ms ({} polls/command); sched lag p99 {} ms; {} planned, {} sent, {} completed, {} unfinished, {} rejected (429), {} HTTP errors",
-        summary.settings.poll_interval_ms,
-        t.polls_per_command
-            .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+        "latency from the intended send time; {detection}; sched lag p99 {} ms; {} planned, {} sent, {} completed, {} unfinished, {} rejected (429), {} HTTP errors",
         ms(t.sched_lag_ms.as_ref().map(|s| s.p99)),
         t.counts.planned,
         t.counts.sent,
@@ -99,6 +110,9 @@ pub fn render_table(summary: &Summary) -> String {
         t.counts.rejected,
         t.counts.http_errors,
     );
+    if let Some(note) = &summary.completion.note {
+        let _ = writeln!(out, "note: {note}");
+    }
     for w in &summary.warnings {
         let _ = writeln!(out, "warning: {w}");
     }

@@ -37,6 +37,7 @@ fn facts() -> RunFacts {
         },
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:00:10Z".into(),
+        completion: CompletionInfo::default(),
     }
 }
 
@@ -68,6 +69,7 @@ fn record(r: &Recorder, command: usize, target: TargetKind, ms: u64, outcome: Ou
             latency: d,
             service_time: d,
             gateway_time: None,
+            via: crate::metrics::Detection::Poll,
         },
         2,
     );
@@ -272,6 +274,7 @@ fn warnings_flag_lag_drops_and_missed_rates() {
                 latency: Duration::from_millis(30),
                 service_time: Duration::from_millis(10),
                 gateway_time: None,
+                via: crate::metrics::Detection::Poll,
             },
             1,
         );

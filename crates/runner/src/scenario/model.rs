@@ -212,9 +212,36 @@ pub enum Target {
     },
 }
 
-/// Completion detection by polling `GET /gateway_commands/{id}`.
+/// How the runner learns that a command completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionMode {
+    /// Use the gateway's event stream when it offers one, else poll (the default).
+    Auto,
+    /// Require the event stream (the run fails to start without it).
+    Events,
+    /// Always poll `GET /gateway_commands/{id}`.
+    Poll,
+}
+
+impl CompletionMode {
+    /// `auto`, `events` or `poll`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletionMode::Auto => "auto",
+            CompletionMode::Events => "events",
+            CompletionMode::Poll => "poll",
+        }
+    }
+}
+
+/// Completion detection: the gateway's event stream, or polling `GET /gateway_commands/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollSettings {
+    /// Events, polling, or events when available.
+    pub mode: CompletionMode,
+    /// With events: poll each waiting command this often anyway (a backstop against events
+    /// the gateway lost without saying so).
+    pub backstop_interval: Duration,
     /// Pause between two polls of one command.
     pub interval: Duration,
     /// Give up on a command (count it `unfinished`) after this long; `None` derives it from

@@ -136,6 +136,8 @@ pub(crate) struct RawTarget {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPoll {
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) backstop_interval: Option<SDur>,
     pub(crate) interval: Option<SDur>,
     pub(crate) give_up_after: Option<SDur>,
 }

@@ -10,9 +10,9 @@ use toml::Spanned;
 
 use super::error::Diagnostics;
 use super::model::{
-    CommandSpec, Delay, DeviceClass, ExecutionSettings, Fleet, LoadModel, Phase, PollSettings,
-    Profile, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario, SubDeviceRoute,
-    Target, TargetKindSelector, TargetSelector,
+    CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, LoadModel, Phase,
+    PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
+    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
 use super::parse::{Indexed, RawDocument};
 use super::raw::{
@@ -893,7 +893,29 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
         Some(x) => Some(Some(positive_duration(x, "poll.give_up_after", d)?)),
         None => Some(None),
     };
+    let mode = match raw.and_then(|p| p.mode.as_ref()) {
+        Some(m) => match m.get_ref().as_str() {
+            "auto" => Some(CompletionMode::Auto),
+            "events" => Some(CompletionMode::Events),
+            "poll" => Some(CompletionMode::Poll),
+            other => {
+                d.push(
+                    sp(m),
+                    "poll.mode",
+                    format!("expected auto, events or poll, got \"{other}\""),
+                );
+                None
+            }
+        },
+        None => Some(CompletionMode::Auto),
+    };
+    let backstop_interval = match raw.and_then(|p| p.backstop_interval.as_ref()) {
+        Some(x) => positive_duration(x, "poll.backstop_interval", d),
+        None => Some(Duration::from_secs(5)),
+    };
     Some(PollSettings {
+        mode: mode?,
+        backstop_interval: backstop_interval?,
         interval: interval?,
         give_up_after: give_up_after?,
     })
