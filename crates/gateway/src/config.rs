@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     pub events_buffer: usize,
     /// Total bytes of uploaded and downloaded files kept (oldest evicted first).
     pub max_file_bytes: usize,
+    /// Slack after a registration's lifetime before it lapses.
+    pub registration_grace: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -47,6 +49,7 @@ impl Default for GatewayConfig {
             max_observations: 100_000,
             events_buffer: 4096,
             max_file_bytes: 256 << 20,
+            registration_grace: Duration::from_secs(5),
         }
     }
 }

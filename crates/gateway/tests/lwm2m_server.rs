@@ -418,3 +418,35 @@ async fn read_file(
     }
     body
 }
+
+#[tokio::test]
+async fn a_device_that_stops_updating_goes_inactive_when_its_lifetime_lapses() {
+    let config = GatewayConfig {
+        registration_grace: std::time::Duration::ZERO,
+        ..GatewayConfig::default()
+    };
+    let gateway = start(config).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let device = FakeDevice::start("ep-5").await;
+    let request = register_request(&RegistrationParams::new("ep-5", 1), LINKS);
+    let response = device.send(gateway.coap_addr(), request).await;
+    assert_eq!(code_text(&response), "2.01");
+    let location = location_path(&response);
+    api.wait_device("ep-5", |d| d["active"] == true).await;
+    let lapsed = api.wait_device("ep-5", |d| d["active"] == false).await;
+    assert_eq!(lapsed["lwm2m"]["lifetime"], 1);
+    let update = fleetbench_lwm2m::registration::update_request(&location, None, None);
+    assert_eq!(
+        code_text(&device.send(gateway.coap_addr(), update).await),
+        "4.04",
+        "a lapsed registration must register again"
+    );
+    let (_, _, metrics) = api.call(reqwest::Method::GET, "/metrics", None, None).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("fleetbench_gateway_lwm2m_registration_expiries_total 1")
+    );
+    gateway.shutdown().await;
+}

@@ -175,7 +175,7 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
         let retry_at = ended + policy.strategy.delay(number);
         if retry_at >= deadline {
             return Terminal::fail(format!(
-                "{message} (attempt {number}; the next retry would start after the command timeout)"
+                "{message} (attempt {number}; no time left for another retry before the command deadline)"
             ));
         }
         if let Some((end, end_at)) = window_end

@@ -38,11 +38,13 @@ pub struct Lwm2mServer {
 }
 
 impl Lwm2mServer {
-    /// Binds the UDP socket on `addr` and starts serving registrations.
+    /// Binds the UDP socket on `addr` and starts serving registrations. A registration lapses
+    /// `lifetime + grace` after its last Register or Update.
     pub async fn bind(
         addr: SocketAddr,
         state: Arc<GatewayState>,
         seed: u64,
+        grace: Duration,
     ) -> std::io::Result<Self> {
         let (service, client, mut incoming) =
             CoapService::bind(addr, ServiceConfig::default(), seed).await?;
@@ -54,6 +56,7 @@ impl Lwm2mServer {
             state: state.clone(),
             registry: registry.clone(),
             client: client.clone(),
+            grace,
         };
         let mut stop_requests = stopped.clone();
         let requests = tokio::spawn(async move {

@@ -23,9 +23,6 @@ use fleetbench_lwm2m::block::BlockOption;
 /// Lifetime when Register gives none (LwM2M default).
 pub const DEFAULT_LIFETIME: u32 = 86_400;
 
-/// Slack after a lifetime before the registration lapses.
-pub const EXPIRY_GRACE: Duration = Duration::from_secs(5);
-
 /// Longest accepted endpoint name, in bytes.
 pub const MAX_ENDPOINT: usize = 255;
 
@@ -38,6 +35,8 @@ pub struct RdHandler {
     pub registry: Arc<Registry>,
     /// For `/25` discovery.
     pub client: CoapClient,
+    /// Slack after a lifetime before the registration lapses.
+    pub grace: Duration,
 }
 
 fn answer(code: ResponseType, diagnostic: impl Into<String>) -> Packet {
@@ -105,7 +104,7 @@ impl RdHandler {
         let state = &self.state;
         let now = state.clock.now();
         let lifetime = Duration::from_secs(u64::from(lifetime));
-        let expires_at = now + lifetime + EXPIRY_GRACE;
+        let expires_at = now + lifetime + self.grace;
         let at = Timestamp::new(state.clock.utc(now));
         let record = Lwm2mRegistration {
             endpoint: params.endpoint.clone(),
@@ -181,7 +180,7 @@ impl RdHandler {
             if let Some(lifetime) = params.lifetime {
                 reach.lifetime = Duration::from_secs(u64::from(lifetime));
             }
-            reach.expires_at = now + reach.lifetime + EXPIRY_GRACE;
+            reach.expires_at = now + reach.lifetime + self.grace;
             (reach.lifetime, reach.expires_at)
         };
         let at = Timestamp::new(state.clock.utc(now));
