@@ -31,9 +31,6 @@ pub enum GatewayError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Not built yet.
-    #[error("the gateway is not implemented yet")]
-    NotImplemented,
 }
 
 /// A running gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].

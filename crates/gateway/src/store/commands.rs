@@ -128,7 +128,14 @@ impl CommandStore {
     }
 
     /// One page of the commands matching `filter`, oldest first, and the match count.
+    ///
+    /// The status filter reads each command's own lock, so it is applied after the index lock
+    /// is released: creates are never blocked behind a long status scan.
     pub fn list(&self, filter: &CommandFilter, page: Page) -> (usize, Vec<Arc<CommandRecord>>) {
+        let indexed = CommandFilter {
+            status: None,
+            ..filter.clone()
+        };
         let index = lock(&self.index);
         let mut candidates: Vec<&BTreeSet<u64>> = Vec::new();
         let empty = BTreeSet::new();
@@ -141,21 +148,23 @@ impl CommandStore {
         if let Some(update) = filter.software_update_id {
             candidates.push(index.by_software_update.get(&update).unwrap_or(&empty));
         }
-        match candidates.into_iter().min_by_key(|set| set.len()) {
-            Some(smallest) => page.collect(
-                smallest
-                    .iter()
-                    .filter_map(|seq| index.by_seq.get(seq))
-                    .filter(|record| filter.matches(record))
-                    .cloned(),
-            ),
-            None => page.collect(
-                index
-                    .by_seq
-                    .values()
-                    .filter(|record| filter.matches(record))
-                    .cloned(),
-            ),
+        let matching: Box<dyn Iterator<Item = &Arc<CommandRecord>>> =
+            match candidates.into_iter().min_by_key(|set| set.len()) {
+                Some(smallest) => Box::new(smallest.iter().filter_map(|seq| index.by_seq.get(seq))),
+                None => Box::new(index.by_seq.values()),
+            };
+        let matching = matching.filter(|record| indexed.matches(record));
+        match filter.status {
+            None => page.collect(matching.cloned()),
+            Some(status) => {
+                let candidates: Vec<Arc<CommandRecord>> = matching.cloned().collect();
+                drop(index);
+                page.collect(
+                    candidates
+                        .into_iter()
+                        .filter(|record| record.has_status(status)),
+                )
+            }
         }
     }
 }
