@@ -568,3 +568,36 @@ fn first_message_id_towards_a_peer_is_seeded_not_zero() {
         "not a counter starting at 0"
     );
 }
+
+/// A request the application never answers is forgotten after EXCHANGE_LIFETIME, and the
+/// number of unanswered requests is bounded by the deduplication capacity.
+#[test]
+fn unanswered_requests_are_forgotten_and_bounded() {
+    let now = Instant::now();
+    let config = EndpointConfig {
+        dedup_capacity: 8,
+        ..EndpointConfig::default()
+    };
+    let lifetime = config.exchange_lifetime;
+    let mut server = Endpoint::new(config, 2);
+    for mid in 0..20u16 {
+        let mut request = get(&["3"]);
+        request.header.set_type(MessageType::Confirmable);
+        request.header.message_id = mid;
+        server.receive(now, addr(CLIENT), &request.to_bytes().unwrap());
+    }
+    assert_eq!(events(&mut server).len(), 20);
+    assert_eq!(
+        server.unanswered_requests(),
+        8,
+        "bounded by the dedup capacity"
+    );
+    assert_eq!(server.remembered_messages(), 8);
+    server.handle_timeout(now + lifetime);
+    assert_eq!(
+        server.unanswered_requests(),
+        0,
+        "forgotten after EXCHANGE_LIFETIME"
+    );
+    assert_eq!(server.remembered_messages(), 0);
+}

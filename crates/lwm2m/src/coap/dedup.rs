@@ -42,19 +42,30 @@ impl DedupCache {
         self.entries.get(&(peer, mid))
     }
 
-    /// Records a new message; `expires` is `now + EXCHANGE_LIFETIME`.
-    pub(crate) fn insert(&mut self, peer: SocketAddr, mid: u16, seen: Seen, expires: Instant) {
+    /// Records a new message; `expires` is `now + EXCHANGE_LIFETIME`. Beyond capacity the
+    /// oldest messages are forgotten; the unanswered exchanges among them are returned.
+    pub(crate) fn insert(
+        &mut self,
+        peer: SocketAddr,
+        mid: u16,
+        seen: Seen,
+        expires: Instant,
+    ) -> Vec<ExchangeId> {
         if self.entries.insert((peer, mid), seen).is_none() {
             self.expiry.push_back((expires, (peer, mid)));
         }
+        let mut unanswered = Vec::new();
         while self.entries.len() > self.capacity {
             match self.expiry.pop_front() {
                 Some((_, key)) => {
-                    self.entries.remove(&key);
+                    if let Some(Seen::Pending(exchange)) = self.entries.remove(&key) {
+                        unanswered.push(exchange);
+                    }
                 }
                 None => break,
             }
         }
+        unanswered
     }
 
     /// Replaces what is remembered for a message already recorded.
@@ -64,15 +75,21 @@ impl DedupCache {
         }
     }
 
-    /// Forgets every message whose lifetime ended at or before `now`.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// Forgets every message whose lifetime ended at or before `now` (and the oldest ones
+    /// beyond capacity). Returns the exchanges that were still unanswered, so their state can
+    /// be dropped too.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<ExchangeId> {
+        let mut unanswered = Vec::new();
         while let Some((expires, key)) = self.expiry.front() {
             if *expires > now {
                 break;
             }
-            self.entries.remove(key);
+            if let Some(Seen::Pending(exchange)) = self.entries.remove(key) {
+                unanswered.push(exchange);
+            }
             self.expiry.pop_front();
         }
+        unanswered
     }
 
     /// When the oldest entry expires.

@@ -90,7 +90,6 @@ struct PeerState {
 enum Timer {
     Retransmit(SocketAddr, u16),
     ResponseDeadline(RequestId),
-    ExchangeExpiry(ExchangeId),
 }
 
 /// The RFC 7252 message layer, sans-IO.
@@ -390,7 +389,7 @@ impl Endpoint {
 
     /// Processes one received datagram.
     pub fn receive(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
-        self.dedup.expire(now);
+        self.forget_expired(now);
         if datagram.len() < 4 || datagram[0] >> 6 != 1 {
             // Too short to be CoAP, or an unknown version: silently ignored (RFC 7252 §3).
             self.stats.malformed += 1;
@@ -430,7 +429,7 @@ impl Endpoint {
     /// Runs every timer due at or before `now`: retransmissions, response deadlines,
     /// expiry of remembered message IDs and of unanswered requests.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.dedup.expire(now);
+        self.forget_expired(now);
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -446,9 +445,6 @@ impl Endpoint {
                     if expired {
                         self.fail(now, id, FailureReason::Timeout);
                     }
-                }
-                Timer::ExchangeExpiry(exchange) => {
-                    self.incoming.remove(&exchange);
                 }
             }
         }
@@ -757,11 +753,26 @@ impl Endpoint {
         }
     }
 
+    /// Forgets message IDs past EXCHANGE_LIFETIME, and requests the application never
+    /// answered within it.
+    fn forget_expired(&mut self, now: Instant) {
+        for exchange in self.dedup.expire(now) {
+            self.incoming.remove(&exchange);
+        }
+    }
+
+    /// Remembers a received message for deduplication, dropping the state of unanswered
+    /// requests the bounded cache had to forget.
+    fn remember(&mut self, peer: SocketAddr, mid: u16, seen: Seen, expires: Instant) {
+        for exchange in self.dedup.insert(peer, mid, seen, expires) {
+            self.incoming.remove(&exchange);
+        }
+    }
+
     /// Answers a received message once: remembers `bytes` for duplicates until `expires` and
     /// sends them (nothing is sent when `bytes` is empty: the message is silently ignored).
     fn answer_once(&mut self, peer: SocketAddr, mid: u16, bytes: Vec<u8>, expires: Instant) {
-        self.dedup
-            .insert(peer, mid, Seen::Answered(bytes.clone()), expires);
+        self.remember(peer, mid, Seen::Answered(bytes.clone()), expires);
         if !bytes.is_empty() {
             self.transmits.push_back(Transmit { peer, bytes });
         }
@@ -803,8 +814,7 @@ impl Endpoint {
             return;
         }
         let exchange = ExchangeId(self.allocate_id());
-        self.dedup
-            .insert(peer, mid, Seen::Pending(exchange), expires);
+        self.remember(peer, mid, Seen::Pending(exchange), expires);
         self.incoming.insert(
             exchange,
             Incoming {
@@ -815,8 +825,6 @@ impl Endpoint {
                 acknowledged: false,
             },
         );
-        self.timers
-            .push(Reverse((expires, Timer::ExchangeExpiry(exchange))));
         self.events.push_back(Event::Request {
             exchange,
             peer,
