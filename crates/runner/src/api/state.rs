@@ -49,7 +49,34 @@ pub struct DeviceStatus {
     pub status_message: Option<String>,
     /// When the entry last changed (gateway clock).
     pub updated_at: Option<OffsetDateTime>,
+    /// `attempts`, when the gateway reports them.
+    pub attempts: Vec<AttemptRecord>,
+    /// `transitions`, when the gateway reports them.
+    pub transitions: Vec<TransitionRecord>,
 }
+
+/// One entry of `statuses[*].attempts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// When it started (gateway clock).
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended (gateway clock).
+    pub ended_at: Option<OffsetDateTime>,
+    /// `success`, `fail` or `timeout` (as reported).
+    pub outcome: String,
+}
+
+/// One entry of `statuses[*].transitions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRecord {
+    /// The new status.
+    pub status: Status,
+    /// When (gateway clock).
+    pub at: OffsetDateTime,
+}
+
+/// Most attempts or transitions kept per status entry.
+pub const MAX_RECORDS_PER_STATUS: usize = 1024;
 
 /// A stored gateway command as the runner needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +145,8 @@ impl CommandState {
                 status: event.status.clone(),
                 status_message: event.status_message.clone(),
                 updated_at: event.at,
+                attempts: Vec::new(),
+                transitions: Vec::new(),
             }),
         }
     }
@@ -159,6 +188,8 @@ impl CommandState {
                             .and_then(|v| v.as_str())
                             .map(str::to_owned),
                         updated_at,
+                        attempts: attempts(entry),
+                        transitions: transitions(entry),
                     });
                 }
             }
@@ -174,6 +205,46 @@ impl CommandState {
             statuses,
         })
     }
+}
+
+fn attempts(entry: &serde_json::Value) -> Vec<AttemptRecord> {
+    let Some(items) = entry.get("attempts").and_then(|v| v.as_array()) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .take(MAX_RECORDS_PER_STATUS)
+        .map(|a| {
+            let time = |k: &str| a.get(k).and_then(|v| v.as_str()).and_then(parse_time);
+            AttemptRecord {
+                started_at: time("started_at"),
+                ended_at: time("ended_at"),
+                outcome: a
+                    .get("outcome")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .chars()
+                    .take(32)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn transitions(entry: &serde_json::Value) -> Vec<TransitionRecord> {
+    let Some(items) = entry.get("transitions").and_then(|v| v.as_array()) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .take(MAX_RECORDS_PER_STATUS)
+        .filter_map(|t| {
+            Some(TransitionRecord {
+                status: Status::parse(t.get("status")?.as_str()?),
+                at: parse_time(t.get("at")?.as_str()?)?,
+            })
+        })
+        .collect()
 }
 
 fn last_transition(entry: &serde_json::Value) -> Option<OffsetDateTime> {
@@ -266,6 +337,29 @@ mod tests {
             CommandState::from_json(&json!({"_id": "c", "statuses": {"d": {}}})),
             Err(ApiError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn attempts_and_transitions_are_decoded() {
+        let v = json!({"_id": "c", "created_at": "2026-01-01T00:00:00.000000Z", "statuses": {"d": {
+            "status": "success", "updated_at": "2026-01-01T00:00:02.500000Z",
+            "attempts": [
+                {"number": 1, "started_at": "2026-01-01T00:00:00.001000Z", "ended_at": "2026-01-01T00:00:01.001000Z", "outcome": "timeout", "message": "no answer"},
+                {"number": 2, "started_at": "2026-01-01T00:00:02.001000Z", "ended_at": "2026-01-01T00:00:02.500000Z", "outcome": "success", "message": "ok"}],
+            "transitions": [
+                {"status": "sent", "at": "2026-01-01T00:00:00.000000Z"},
+                {"status": "success", "at": "2026-01-01T00:00:02.500000Z"},
+                {"status": 3}]}}});
+        let s = CommandState::from_json(&v).unwrap();
+        let d = &s.statuses[0];
+        assert_eq!(d.attempts.len(), 2);
+        assert_eq!(d.attempts[0].outcome, "timeout");
+        assert_eq!(
+            d.attempts[1].ended_at.unwrap() - d.attempts[1].started_at.unwrap(),
+            time::Duration::milliseconds(499)
+        );
+        assert_eq!(d.transitions.len(), 2, "malformed transitions are skipped");
+        assert_eq!(d.transitions[1].status, Status::Success);
     }
 
     #[test]

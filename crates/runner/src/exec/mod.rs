@@ -6,6 +6,7 @@
 //! service time from the actual send, and the difference (scheduling lag) is recorded too.
 
 pub mod body;
+pub mod details;
 pub mod directory;
 pub mod events;
 
@@ -42,6 +43,9 @@ pub struct Engine<A> {
     give_up: Vec<Duration>,
     in_flight: Arc<Semaphore>,
     events: Option<Arc<EventHub>>,
+    /// The same moment on the runner's monotonic clock and on the wall clock, to compare
+    /// runner instants with gateway timestamps.
+    anchor: (Instant, time::OffsetDateTime),
 }
 
 /// When each phase actually ran, relative to the run start.
@@ -111,6 +115,7 @@ impl<A: GatewayApi> Engine<A> {
             give_up,
             in_flight,
             events,
+            anchor: (Instant::now(), time::OffsetDateTime::now_utc()),
         })
     }
 
@@ -283,7 +288,9 @@ impl<A: GatewayApi> Engine<A> {
             time::OffsetDateTime::now_utc(),
             attached,
         );
-        let state = match self.api.create_command(post_id, &body).await {
+        let created = self.api.create_command(post_id, &body).await;
+        let accept = Instant::now().saturating_duration_since(sent_at);
+        let state = match created {
             Ok(state) => state,
             Err(ApiError::Rejected { .. }) => {
                 flight.settled = true;
@@ -300,12 +307,27 @@ impl<A: GatewayApi> Engine<A> {
             Some(hub) => self.await_events(hub, state, &mut flight, deadline).await,
             None => self.await_polls(state, &mut flight, deadline).await,
         };
-        let Some((state, done, via)) = seen else {
+        let Some((mut state, done, via)) = seen else {
             return; // settled as an error, or dropped unsettled: counted unfinished
         };
         let Some(outcome) = state.outcome() else {
             return;
         };
+        if via == Detection::Event && self.scenario.poll.read_details {
+            // Events carry no attempts: read the final state once (after the completion
+            // time was taken, so this costs no latency).
+            self.recorder.detail_request(key);
+            if let Ok(full) = self.api.get_command(&state.id).await
+                && full.outcome().is_some()
+            {
+                state = full;
+            }
+        }
+        let seen_wall = self.anchor.1
+            + done
+                .checked_duration_since(self.anchor.0)
+                .unwrap_or_default();
+        let details = details::details(&state, Some(accept), seen_wall);
         flight.settled = true;
         self.recorder.completed(
             key,
@@ -315,6 +337,7 @@ impl<A: GatewayApi> Engine<A> {
                 service_time: done.saturating_duration_since(sent_at),
                 gateway_time: state.gateway_time(),
                 via,
+                details,
             },
             0,
         );

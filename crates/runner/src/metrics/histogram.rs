@@ -24,13 +24,20 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    /// An empty histogram with the standard bounds.
+    /// An empty histogram: 1 µs resolution at 3 significant digits, growing as values
+    /// arrive (memory follows the largest value recorded, up to [`HIGHEST_US`]).
     #[allow(clippy::expect_used)]
     pub fn new() -> Self {
-        // Constant bounds that hdrhistogram accepts (1 <= low, high >= 2 * low, sigfig <= 5):
-        // this cannot fail, whatever the input of the run.
-        let h = Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
-            .expect("constant histogram bounds are valid");
+        // Constant parameters that hdrhistogram accepts (sigfig <= 5): this cannot fail,
+        // whatever the input of the run.
+        let h = Histogram::new(SIGFIG).expect("constant histogram parameters are valid");
+        LatencyHistogram(h)
+    }
+
+    /// Wraps a decoded histogram (e.g. from an HDR log), made auto-resizing so that it can
+    /// be added to.
+    pub fn from_inner(mut h: Histogram<u64>) -> Self {
+        h.auto(true);
         LatencyHistogram(h)
     }
 
@@ -39,7 +46,9 @@ impl LatencyHistogram {
         let us = u64::try_from(d.as_micros())
             .unwrap_or(u64::MAX)
             .clamp(LOWEST_US, HIGHEST_US);
-        self.0.saturating_record(us);
+        // Auto-resizing: grows to hold the value (bounded by the clamp); cannot fail on
+        // 64-bit targets, and a failure would only lose this one value.
+        let _ = self.0.record(us);
     }
 
     /// Adds every count of `other` (the only correct way to merge percentiles).
@@ -61,6 +70,12 @@ impl LatencyHistogram {
     /// The underlying histogram (for serialization).
     pub fn inner(&self) -> &Histogram<u64> {
         &self.0
+    }
+
+    /// Adds `other`, returning false when the histograms are not compatible (different
+    /// precision or lowest value).
+    pub fn try_add(&mut self, other: &Histogram<u64>) -> bool {
+        self.0.add(other).is_ok()
     }
 
     /// Value at percentile `p` (0..=100), in milliseconds.
@@ -88,6 +103,87 @@ impl LatencyHistogram {
 
 fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+/// A histogram of small counts (attempts per command), exact up to 2048.
+#[derive(Debug, Clone)]
+pub struct CountHistogram(Histogram<u64>);
+
+impl Default for CountHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CountHistogram {
+    /// An empty histogram.
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Self {
+        CountHistogram(Histogram::new(SIGFIG).expect("constant histogram parameters are valid"))
+    }
+
+    /// Wraps a decoded histogram.
+    pub fn from_inner(mut h: Histogram<u64>) -> Self {
+        h.auto(true);
+        CountHistogram(h)
+    }
+
+    /// Records `n`, clamped into `[1, 1_000_000]`.
+    pub fn record(&mut self, n: u64) {
+        let _ = self.0.record(n.clamp(1, 1_000_000));
+    }
+
+    /// Adds every count of `other`.
+    pub fn add(&mut self, other: &CountHistogram) {
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Number of recorded values.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The underlying histogram (for serialization).
+    pub fn inner(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
+    /// Count, mean, p50, p99 and max (`None` when empty).
+    pub fn stats(&self) -> Option<CountStats> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(CountStats {
+            count: self.0.len(),
+            mean: self.0.mean(),
+            p50: self.0.value_at_quantile(0.5),
+            p90: self.0.value_at_quantile(0.9),
+            p99: self.0.value_at_quantile(0.99),
+            max: self.0.max(),
+        })
+    }
+}
+
+/// Statistics of a [`CountHistogram`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CountStats {
+    /// Values recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
 }
 
 /// Statistics of one histogram, in milliseconds. Percentiles are HdrHistogram values

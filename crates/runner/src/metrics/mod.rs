@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use histogram::{HIGHEST_US, LOWEST_US, LatencyHistogram, SIGFIG, Stats};
+pub use histogram::{
+    CountHistogram, CountStats, HIGHEST_US, LOWEST_US, LatencyHistogram, SIGFIG, Stats,
+};
 
 use crate::plan::TargetKind;
 
@@ -88,6 +90,20 @@ pub struct Counts {
     /// Completions seen through the event stream (the rest were seen by polling).
     #[serde(default)]
     pub completed_via_event: u64,
+    /// `GET /gateway_commands/{id}` after a completion seen by event, to read attempts and
+    /// timestamps (off the latency path).
+    #[serde(default)]
+    pub detail_requests: u64,
+    /// Completed commands that needed more than one attempt (on some target).
+    #[serde(default)]
+    pub retried: u64,
+    /// Successful commands that needed more than one attempt.
+    #[serde(default)]
+    pub succeeded_after_retry: u64,
+    /// Completions the runner saw *before* the gateway's terminal timestamp (the two clocks
+    /// disagree; the report gap of these is not recorded).
+    #[serde(default)]
+    pub clock_skew: u64,
 }
 
 impl Counts {
@@ -106,6 +122,10 @@ impl Counts {
         self.poll_requests += other.poll_requests;
         self.poll_errors += other.poll_errors;
         self.completed_via_event += other.completed_via_event;
+        self.detail_requests += other.detail_requests;
+        self.retried += other.retried;
+        self.succeeded_after_retry += other.succeeded_after_retry;
+        self.clock_skew += other.clock_skew;
     }
 }
 
@@ -119,6 +139,17 @@ pub struct OutcomeHistograms {
     /// Gateway-reported completion − gateway-reported creation (when the gateway reports
     /// timestamps).
     pub gateway_time: LatencyHistogram,
+    /// Create round trip: create answered − actual send (runner clock).
+    pub accept: LatencyHistogram,
+    /// First attempt started − created (gateway clock): queueing and schedule window.
+    pub dispatch: LatencyHistogram,
+    /// Terminal status − first attempt started (gateway clock): the device, every attempt,
+    /// retries and back-off.
+    pub device: LatencyHistogram,
+    /// Runner saw the completion − terminal status time (runner vs gateway clock).
+    pub report: LatencyHistogram,
+    /// Attempts per command (the most over its targets), when the gateway reports them.
+    pub attempts: CountHistogram,
 }
 
 impl OutcomeHistograms {
@@ -127,6 +158,11 @@ impl OutcomeHistograms {
         self.latency.add(&other.latency);
         self.service_time.add(&other.service_time);
         self.gateway_time.add(&other.gateway_time);
+        self.accept.add(&other.accept);
+        self.dispatch.add(&other.dispatch);
+        self.device.add(&other.device);
+        self.report.add(&other.report);
+        self.attempts.add(&other.attempts);
     }
 }
 
@@ -139,6 +175,8 @@ pub struct SeriesMetrics {
     pub sched_lag: LatencyHistogram,
     /// Histograms per outcome.
     pub outcomes: BTreeMap<Outcome, OutcomeHistograms>,
+    /// Durations of single attempts, by how the attempt ended (gateway clock).
+    pub attempt_time: BTreeMap<Outcome, LatencyHistogram>,
 }
 
 /// Most distinct error messages kept.
@@ -155,7 +193,7 @@ pub struct Metrics {
 }
 
 /// A completed command's measurements.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Completion {
     /// How it ended.
     pub outcome: Outcome,
@@ -167,6 +205,27 @@ pub struct Completion {
     pub gateway_time: Option<Duration>,
     /// How the completion was seen.
     pub via: Detection,
+    /// What the final state told beyond the outcome.
+    pub details: Details,
+}
+
+/// Attempts and the latency breakdown of one completed command.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// Create round trip (runner clock), when known.
+    pub accept: Option<Duration>,
+    /// First attempt started − created (gateway clock).
+    pub dispatch: Option<Duration>,
+    /// Terminal − first attempt started (gateway clock).
+    pub device: Option<Duration>,
+    /// Runner saw it − terminal (cross-clock).
+    pub report: Option<Duration>,
+    /// The runner saw the completion before the gateway's terminal timestamp.
+    pub clock_skew: bool,
+    /// Attempts (the most over the targets), when reported.
+    pub attempts: Option<u32>,
+    /// Duration of each reported attempt, by how it ended (bounded).
+    pub attempt_times: Vec<(Outcome, Duration)>,
 }
 
 impl Metrics {
@@ -260,6 +319,11 @@ impl Recorder {
         self.lock().0.note_error(message);
     }
 
+    /// A detail request (final state read after an event) was made.
+    pub fn detail_request(&self, key: SeriesKey) {
+        self.count(key, |c| c.detail_requests += 1);
+    }
+
     /// Poll requests made for one command.
     pub fn polls(&self, key: SeriesKey, polls: u64) {
         self.count(key, |c| c.poll_requests += polls);
@@ -283,11 +347,39 @@ impl Recorder {
         let (m, interval) = &mut *guard;
         let s = m.entry(key);
         bump(&mut s.counts);
+        let d = &c.details;
+        if d.attempts.is_some_and(|n| n > 1) {
+            s.counts.retried += 1;
+            interval.counts.retried += 1;
+            if c.outcome == Outcome::Success {
+                s.counts.succeeded_after_retry += 1;
+                interval.counts.succeeded_after_retry += 1;
+            }
+        }
+        if d.clock_skew {
+            s.counts.clock_skew += 1;
+        }
+        for (outcome, t) in &d.attempt_times {
+            s.attempt_time.entry(*outcome).or_default().record(*t);
+        }
         let h = s.outcomes.entry(c.outcome).or_default();
         h.latency.record(c.latency);
         h.service_time.record(c.service_time);
         if let Some(g) = c.gateway_time {
             h.gateway_time.record(g);
+        }
+        for (hist, value) in [
+            (&mut h.accept, d.accept),
+            (&mut h.dispatch, d.dispatch),
+            (&mut h.device, d.device),
+            (&mut h.report, d.report),
+        ] {
+            if let Some(v) = value {
+                hist.record(v);
+            }
+        }
+        if let Some(n) = d.attempts {
+            h.attempts.record(u64::from(n));
         }
         bump(&mut interval.counts);
         interval.latency.record(c.latency);
@@ -347,6 +439,15 @@ mod tests {
                 service_time: Duration::from_millis(24),
                 gateway_time: None,
                 via: Detection::Event,
+                details: Details {
+                    attempts: Some(2),
+                    attempt_times: vec![
+                        (Outcome::Timeout, Duration::from_secs(1)),
+                        (Outcome::Success, Duration::from_millis(5)),
+                    ],
+                    accept: Some(Duration::from_millis(2)),
+                    ..Details::default()
+                },
             },
             3,
         );
@@ -361,6 +462,12 @@ mod tests {
         assert_eq!(a.counts.success, 1);
         assert_eq!(a.counts.poll_requests, 3);
         assert_eq!(a.counts.completed_via_event, 1);
+        assert_eq!((a.counts.retried, a.counts.succeeded_after_retry), (1, 1));
+        assert_eq!(a.attempt_time[&Outcome::Timeout].len(), 1);
+        let s0 = &a.outcomes[&Outcome::Success];
+        assert_eq!(s0.attempts.stats().unwrap().max, 2);
+        assert_eq!(s0.accept.len(), 1);
+        assert!(s0.device.is_empty(), "unknown parts are not recorded");
         assert_eq!(a.outcomes[&Outcome::Success].latency.len(), 1);
         assert!(a.outcomes[&Outcome::Success].gateway_time.is_empty());
         let b = &m.series[&key(1)];

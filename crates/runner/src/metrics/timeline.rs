@@ -228,6 +228,7 @@ mod tests {
             service_time: Duration::from_millis(ms),
             gateway_time: None,
             via: crate::metrics::Detection::Poll,
+            details: crate::metrics::Details::default(),
         };
         tokio::time::sleep(Duration::from_millis(500)).await;
         r.sent(key, Duration::ZERO);

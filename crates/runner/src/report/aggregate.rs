@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::metrics::{Counts, LatencyHistogram, Metrics, Outcome, OutcomeHistograms, SeriesKey};
+use crate::metrics::{
+    Counts, LatencyHistogram, Metrics, Outcome, OutcomeHistograms, SeriesKey, SeriesMetrics,
+};
 use crate::plan::TargetKind;
 use crate::scenario::Scenario;
 
@@ -16,6 +18,8 @@ pub struct Aggregate {
     pub sched_lag: LatencyHistogram,
     /// Merged histograms per outcome.
     pub outcomes: BTreeMap<Outcome, OutcomeHistograms>,
+    /// Merged attempt durations by attempt outcome.
+    pub attempt_time: BTreeMap<Outcome, LatencyHistogram>,
 }
 
 impl Aggregate {
@@ -28,16 +32,15 @@ impl Aggregate {
         all
     }
 
-    fn add(
-        &mut self,
-        counts: &Counts,
-        lag: &LatencyHistogram,
-        outcomes: &BTreeMap<Outcome, OutcomeHistograms>,
-    ) {
-        self.counts.add(counts);
-        self.sched_lag.add(lag);
-        for (o, h) in outcomes {
+    /// Adds one series.
+    pub fn add_series(&mut self, s: &SeriesMetrics) {
+        self.counts.add(&s.counts);
+        self.sched_lag.add(&s.sched_lag);
+        for (o, h) in &s.outcomes {
             self.outcomes.entry(*o).or_default().add(h);
+        }
+        for (o, h) in &s.attempt_time {
+            self.attempt_time.entry(*o).or_default().add(h);
         }
     }
 }
@@ -50,11 +53,9 @@ pub fn by_row(metrics: &Metrics, scenario: &Scenario) -> BTreeMap<RowKey, Aggreg
     let mut rows: BTreeMap<RowKey, Aggregate> = BTreeMap::new();
     for (key, s) in &metrics.series {
         let label = label_of(scenario, key);
-        rows.entry((key.phase, label, key.target)).or_default().add(
-            &s.counts,
-            &s.sched_lag,
-            &s.outcomes,
-        );
+        rows.entry((key.phase, label, key.target))
+            .or_default()
+            .add_series(s);
     }
     rows
 }
@@ -72,13 +73,14 @@ pub fn select(
             .get(key.phase)
             .map_or("", |p| p.name.as_str());
         if keep(phase, &label_of(scenario, key), key.target) {
-            agg.add(&s.counts, &s.sched_lag, &s.outcomes);
+            agg.add_series(s);
         }
     }
     agg
 }
 
-fn label_of(scenario: &Scenario, key: &SeriesKey) -> String {
+/// The label of a series' command.
+pub fn label_of(scenario: &Scenario, key: &SeriesKey) -> String {
     scenario
         .commands
         .get(key.command)

@@ -4,12 +4,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::aggregate;
+use super::aggregate::{self, Aggregate};
 use super::summary::Summary;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
@@ -116,25 +117,11 @@ pub fn write_histogram_log(
                 "phase={phase_name};command={label};target={}",
                 target.as_str()
             );
-            let mut entries = vec![(format!("sched_lag:{base}"), agg.sched_lag.clone())];
-            for (outcome, h) in &agg.outcomes {
-                let o = outcome.as_str();
-                entries.push((format!("latency:{base};outcome={o}"), h.latency.clone()));
-                entries.push((
-                    format!("service_time:{base};outcome={o}"),
-                    h.service_time.clone(),
-                ));
-                if !h.gateway_time.is_empty() {
-                    entries.push((
-                        format!("gateway_time:{base};outcome={o}"),
-                        h.gateway_time.clone(),
-                    ));
-                }
-            }
+            let entries = row_histograms(&base, &agg);
             for (tag, h) in entries {
                 let Some(tag) = Tag::new(&tag) else { continue };
                 writer
-                    .write_histogram(h.inner(), start, length, Some(tag))
+                    .write_histogram(h, start, length, Some(tag))
                     .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
             }
         }
@@ -148,6 +135,41 @@ pub fn write_histogram_log(
         write_atomically(&path, &buf)?;
     }
     Ok(path)
+}
+
+/// The histograms of one row with their HDR log tags (`<kind>:<base>[;outcome=..]`); empty
+/// optional histograms are left out.
+pub fn row_histograms<'a>(base: &str, agg: &'a Aggregate) -> Vec<(String, &'a Histogram<u64>)> {
+    let mut entries = vec![(format!("sched_lag:{base}"), agg.sched_lag.inner())];
+    for (outcome, h) in &agg.outcomes {
+        let o = outcome.as_str();
+        entries.push((format!("latency:{base};outcome={o}"), h.latency.inner()));
+        entries.push((
+            format!("service_time:{base};outcome={o}"),
+            h.service_time.inner(),
+        ));
+        for (kind, hist) in [
+            ("gateway_time", &h.gateway_time),
+            ("accept", &h.accept),
+            ("dispatch", &h.dispatch),
+            ("device", &h.device),
+            ("report", &h.report),
+        ] {
+            if !hist.is_empty() {
+                entries.push((format!("{kind}:{base};outcome={o}"), hist.inner()));
+            }
+        }
+        if !h.attempts.is_empty() {
+            entries.push((format!("attempts:{base};outcome={o}"), h.attempts.inner()));
+        }
+    }
+    for (outcome, h) in &agg.attempt_time {
+        entries.push((
+            format!("attempt_time:{base};attempt={}", outcome.as_str()),
+            h.inner(),
+        ));
+    }
+    entries
 }
 
 /// Writes `timeline.csv` into `dir`.

@@ -7,12 +7,13 @@ mod table;
 mod thresholds;
 
 pub use files::{
-    HISTOGRAM_LOG, SUMMARY_FILE, TIMELINE_FILE, new_run_dir, run_id, write_histogram_log,
-    write_summary, write_timeline,
+    HISTOGRAM_LOG, SUMMARY_FILE, TIMELINE_FILE, new_run_dir, row_histograms, run_id,
+    write_histogram_log, write_summary, write_timeline,
 };
 pub use summary::{
-    CompletionInfo, ErrorCount, PhaseSummary, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo, Series,
-    Settings, Summary, TargetInfo, build, phase_durations, target_mode,
+    Breakdown, CompletionInfo, ErrorCount, PhaseSummary, Retries, Row, RunFacts, SCHEMA_VERSION,
+    ScenarioInfo, Series, Settings, Summary, TargetInfo, Timeouts, build, phase_durations,
+    target_mode,
 };
 pub use table::render_table;
 pub use thresholds::{ThresholdResult, evaluate};

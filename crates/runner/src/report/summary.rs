@@ -1,17 +1,18 @@
 //! `summary.json`: the machine-readable result of a run (schema in results/README.md).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::{self, Aggregate, per_second, ratio};
 use super::thresholds::{ThresholdResult, evaluate};
-use crate::exec::LoadReport;
-use crate::metrics::{Counts, Metrics, Stats};
-use crate::scenario::{LoadModel, Scenario, Target};
+use crate::exec::{DEFAULT_COMMAND_TIMEOUT, LoadReport};
+use crate::metrics::{CountStats, Counts, Metrics, Outcome, Stats};
+use crate::scenario::{CommandSpec, LoadModel, Scenario, Target};
 
 /// Version of the `summary.json` layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +201,59 @@ pub struct Row {
     pub sched_lag_ms: Option<Stats>,
     /// Gateway-reported execution time, when the gateway reports timestamps.
     pub gateway_time_ms: Option<Stats>,
+    /// Where the time went (every outcome merged).
+    pub breakdown_ms: Breakdown,
+    /// Attempts and retries, when the gateway reports attempts.
+    pub retries: Retries,
+    /// How failures and timeouts took their time, against the configured timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// The latency of completed commands split into parts (each a Stats over the commands where
+/// the part is known). accept is measured on the runner's clock; dispatch and device on the
+/// gateway's (from `created_at`, `statuses[*].attempts` and `transitions`); report compares
+/// the runner's clock with the gateway's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Create round trip: create answered − actual send.
+    pub accept: Option<Stats>,
+    /// First attempt started − `created_at` (queueing, schedule window).
+    pub dispatch: Option<Stats>,
+    /// Terminal transition − first attempt started (device, retries, back-off).
+    pub device: Option<Stats>,
+    /// Runner saw the terminal status − terminal transition (event delivery or polling).
+    pub report: Option<Stats>,
+}
+
+/// Attempts per command and retry outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retries {
+    /// Attempts per completed command (the most over its targets).
+    pub attempts: Option<CountStats>,
+    /// Completed commands that needed more than one attempt.
+    pub retried: u64,
+    /// Successful commands that needed more than one attempt.
+    pub succeeded_after_retry: u64,
+    /// Duration of single attempts by how they ended (`success`, `fail`, `timeout`).
+    pub attempt_time_ms: BTreeMap<String, Stats>,
+}
+
+/// Time to fail and time to time out, next to what was configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// The command's `timeout` (the gateway's default of 30 s when the command sets none);
+    /// `None` for rows that merge several commands.
+    pub configured_timeout_ms: Option<f64>,
+    /// `retry_options.timeout` (per attempt), if set.
+    pub attempt_timeout_ms: Option<f64>,
+    /// `retry_options.max_retries`, if set.
+    pub max_retries: Option<u32>,
+    /// Service time (send → seen) of commands that ended in a timeout.
+    pub time_to_timeout_ms: Option<Stats>,
+    /// Gateway time (`created_at` → terminal) of commands that ended in a timeout.
+    pub gateway_time_to_timeout_ms: Option<Stats>,
+    /// Service time of commands that failed otherwise.
+    pub time_to_fail_ms: Option<Stats>,
 }
 
 /// One outcome of one row.
@@ -255,10 +309,41 @@ fn row(
     target: Option<String>,
     agg: &Aggregate,
     over: Duration,
+    spec: Option<&CommandSpec>,
 ) -> Row {
     let all = agg.all_outcomes();
     let c = agg.counts;
+    let outcome = |o: Outcome| agg.outcomes.get(&o);
+    let timeouts = Timeouts {
+        configured_timeout_ms: spec
+            .map(|s| s.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT).as_secs_f64() * 1000.0),
+        attempt_timeout_ms: spec
+            .and_then(|s| s.retry_options.as_ref()?.timeout)
+            .map(|t| t.as_secs_f64() * 1000.0),
+        max_retries: spec.and_then(|s| s.retry_options.as_ref()?.max_retries),
+        time_to_timeout_ms: outcome(Outcome::Timeout).and_then(|h| h.service_time.stats()),
+        gateway_time_to_timeout_ms: outcome(Outcome::Timeout).and_then(|h| h.gateway_time.stats()),
+        time_to_fail_ms: outcome(Outcome::Fail).and_then(|h| h.service_time.stats()),
+    };
+    let retries = Retries {
+        attempts: all.attempts.stats(),
+        retried: c.retried,
+        succeeded_after_retry: c.succeeded_after_retry,
+        attempt_time_ms: agg
+            .attempt_time
+            .iter()
+            .filter_map(|(o, h)| Some((o.as_str().to_owned(), h.stats()?)))
+            .collect(),
+    };
     Row {
+        breakdown_ms: Breakdown {
+            accept: all.accept.stats(),
+            dispatch: all.dispatch.stats(),
+            device: all.device.stats(),
+            report: all.report.stats(),
+        },
+        retries,
+        timeouts,
         phase,
         command,
         target,
@@ -306,12 +391,14 @@ pub fn build(
             .get(*phase)
             .map_or_else(String::new, |p| p.name.clone());
         let over = durations.get(*phase).copied().unwrap_or_default();
+        let spec = scenario.commands.iter().find(|c| &c.label == label);
         rows.push(row(
             Some(phase_name.clone()),
             Some(label.clone()),
             Some(target.as_str().to_owned()),
             agg,
             over,
+            spec,
         ));
         for (outcome, h) in &agg.outcomes {
             series.push(Series {
@@ -349,13 +436,13 @@ pub fn build(
                             / p.duration.as_secs_f64(),
                     ),
                 },
-                row: row(Some(p.name.clone()), None, None, &agg, actual),
+                row: row(Some(p.name.clone()), None, None, &agg, actual, None),
             }
         })
         .collect();
 
     let everything = aggregate::select(metrics, scenario, |_, _, _| true);
-    let total = row(None, None, None, &everything, total_duration);
+    let total = row(None, None, None, &everything, total_duration, None);
     let thresholds = evaluate(scenario, metrics, &durations);
     let warnings = warnings(&total, &phases);
     let thresholds_passed = load.aborted.is_none() && thresholds.iter().all(|t| t.passed);

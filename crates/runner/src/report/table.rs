@@ -38,6 +38,138 @@ const HEADER: [&str; 14] = [
     "max ms", "fails", "timeouts", "dropped", "errors",
 ];
 
+/// Appends `lines` as a fixed-width grid; the first `left` columns are left-aligned; with
+/// `total_rule`, a rule precedes the last line.
+fn grid(out: &mut String, lines: &[Vec<String>], left: usize, total_rule: bool) {
+    let columns = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (n, line) in lines.iter().enumerate() {
+        if total_rule && n == lines.len() - 1 && n > 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            let _ = writeln!(out, "{}", rule.join("  "));
+        }
+        let padded: Vec<String> = line
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < left {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
+    }
+}
+
+fn label(r: &Row) -> String {
+    format!(
+        "{}/{}/{}",
+        r.phase.as_deref().unwrap_or("*"),
+        r.command.as_deref().unwrap_or("*"),
+        r.target.as_deref().unwrap_or("*")
+    )
+}
+
+/// Timeouts and retries, for rows where anything failed, timed out or was retried.
+fn retries_table(out: &mut String, summary: &Summary) {
+    let rows: Vec<&Row> = summary
+        .rows
+        .iter()
+        .filter(|r| r.counts.fail + r.counts.timeout + r.counts.retried > 0)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let secs = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}", v / 1000.0));
+    let mut lines = vec![
+        [
+            "timeouts and retries",
+            "timeout s",
+            "attempt s",
+            "fails",
+            "timeouts",
+            "to-timeout p50 s",
+            "to-timeout max s",
+            "to-fail p50 s",
+            "attempts p50",
+            "attempts max",
+            "retried",
+            "ok after retry",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for r in rows {
+        let t = &r.timeouts;
+        let a = r.retries.attempts;
+        lines.push(vec![
+            label(r),
+            secs(t.configured_timeout_ms),
+            secs(t.attempt_timeout_ms),
+            r.counts.fail.to_string(),
+            r.counts.timeout.to_string(),
+            secs(t.time_to_timeout_ms.map(|s| s.p50)),
+            secs(t.time_to_timeout_ms.map(|s| s.max)),
+            secs(t.time_to_fail_ms.map(|s| s.p50)),
+            a.map_or_else(|| "-".to_owned(), |a| a.p50.to_string()),
+            a.map_or_else(|| "-".to_owned(), |a| a.max.to_string()),
+            r.retries.retried.to_string(),
+            r.retries.succeeded_after_retry.to_string(),
+        ]);
+    }
+    let _ = writeln!(out);
+    grid(out, &lines, 1, false);
+}
+
+/// Where the time went (p50 / p99 of each part), when the gateway reports timestamps.
+fn breakdown_table(out: &mut String, summary: &Summary) {
+    let known = |r: &Row| r.breakdown_ms.device.is_some() || r.breakdown_ms.accept.is_some();
+    if !summary.rows.iter().any(known) {
+        return;
+    }
+    let pair = |s: Option<crate::metrics::Stats>| {
+        s.map_or_else(
+            || "-".to_owned(),
+            |s| format!("{} / {}", ms(Some(s.p50)), ms(Some(s.p99))),
+        )
+    };
+    let mut lines = vec![
+        [
+            "latency breakdown (p50 / p99 ms)",
+            "accept",
+            "dispatch",
+            "device",
+            "report",
+            "latency",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for r in summary.rows.iter().filter(|r| known(r)) {
+        let b = &r.breakdown_ms;
+        lines.push(vec![
+            label(r),
+            pair(b.accept),
+            pair(b.dispatch),
+            pair(b.device),
+            pair(b.report),
+            pair(r.latency_ms),
+        ]);
+    }
+    let _ = writeln!(out);
+    grid(out, &lines, 1, false);
+}
+
 /// Renders the summary as a fixed-width table (latency = completion − intended send time),
 /// followed by phase notes, errors and thresholds.
 pub fn render_table(summary: &Summary) -> String {
@@ -51,39 +183,15 @@ pub fn render_table(summary: &Summary) -> String {
         ));
     }
     lines.push(cells(&summary.total, "TOTAL", "*", "*"));
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "run {} — scenario {} (seed {})",
         summary.run_id, summary.scenario.name, summary.scenario.seed
     );
-    for (n, line) in lines.iter().enumerate() {
-        if n == lines.len() - 1 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            let _ = writeln!(out, "{}", rule.join("  "));
-        }
-        let padded: Vec<String> = line
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 3 {
-                    format!("{c:<w$}", w = widths[i])
-                } else {
-                    format!("{c:>w$}", w = widths[i])
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", padded.join("  ").trim_end());
-    }
+    grid(&mut out, &lines, 3, true);
+    retries_table(&mut out, summary);
+    breakdown_table(&mut out, summary);
     let t = &summary.total;
     let polls = t
         .polls_per_command

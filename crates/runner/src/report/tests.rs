@@ -70,6 +70,7 @@ fn record(r: &Recorder, command: usize, target: TargetKind, ms: u64, outcome: Ou
             service_time: d,
             gateway_time: None,
             via: crate::metrics::Detection::Poll,
+            details: crate::metrics::Details::default(),
         },
         2,
     );
@@ -275,6 +276,7 @@ fn warnings_flag_lag_drops_and_missed_rates() {
                 service_time: Duration::from_millis(10),
                 gateway_time: None,
                 via: crate::metrics::Detection::Poll,
+                details: crate::metrics::Details::default(),
             },
             1,
         );
@@ -290,4 +292,130 @@ fn warnings_flag_lag_drops_and_missed_rates() {
         "{all}"
     );
     assert!(render_table(&summary).contains("warning: scheduling lag"));
+}
+
+#[test]
+fn timeouts_retries_and_breakdown_reach_summary_and_table() {
+    let text = TEXT.replace(
+        "command_type = \"reboot\"",
+        "command_type = \"reboot\"\ntimeout = \"2s\"\nretry_options = { timeout = \"1s\", max_retries = 1 }",
+    );
+    let s = Scenario::from_str(&text, "rep.toml").unwrap();
+    let r = Recorder::new();
+    let key = SeriesKey {
+        phase: 0,
+        command: 1,
+        target: TargetKind::SubDevice,
+    };
+    let complete = |outcome, service_ms: u64, attempts: u32| {
+        r.planned(key);
+        r.sent(key, Duration::ZERO);
+        let attempt_times = match outcome {
+            Outcome::Timeout => vec![(Outcome::Timeout, Duration::from_secs(1)); 2],
+            _ if attempts == 2 => vec![
+                (Outcome::Timeout, Duration::from_secs(1)),
+                (Outcome::Success, Duration::from_millis(10)),
+            ],
+            _ => vec![(Outcome::Success, Duration::from_millis(10))],
+        };
+        r.completed(
+            key,
+            Completion {
+                outcome,
+                latency: Duration::from_millis(service_ms),
+                service_time: Duration::from_millis(service_ms),
+                gateway_time: Some(Duration::from_millis(service_ms - 5)),
+                via: crate::metrics::Detection::Event,
+                details: crate::metrics::Details {
+                    accept: Some(Duration::from_millis(2)),
+                    dispatch: Some(Duration::from_micros(300)),
+                    device: Some(Duration::from_millis(service_ms - 6)),
+                    report: Some(Duration::from_micros(400)),
+                    clock_skew: false,
+                    attempts: Some(attempts),
+                    attempt_times,
+                },
+            },
+            0,
+        );
+    };
+    for _ in 0..10 {
+        complete(Outcome::Timeout, 2010, 2);
+    }
+    for _ in 0..85 {
+        complete(Outcome::Success, 20, 1);
+    }
+    for _ in 0..5 {
+        complete(Outcome::Success, 1030, 2);
+    }
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+    let row = &summary.rows[0];
+    let t = &row.timeouts;
+    assert_eq!(t.configured_timeout_ms, Some(2000.0));
+    assert_eq!(t.attempt_timeout_ms, Some(1000.0));
+    assert_eq!(t.max_retries, Some(1));
+    let ttt = t.time_to_timeout_ms.unwrap();
+    assert_eq!(ttt.count, 10);
+    assert!((ttt.p50 - 2010.0).abs() < 2.1, "{ttt:?}");
+    assert!((t.gateway_time_to_timeout_ms.unwrap().p50 - 2005.0).abs() < 2.1);
+    assert!(t.time_to_fail_ms.is_none(), "no plain failures");
+    let re = &row.retries;
+    assert_eq!((re.retried, re.succeeded_after_retry), (15, 5));
+    let a = re.attempts.unwrap();
+    assert_eq!((a.count, a.p50, a.max), (100, 1, 2));
+    assert_eq!(re.attempt_time_ms["timeout"].count, 25);
+    assert!((re.attempt_time_ms["timeout"].p50 - 1000.0).abs() < 1.1);
+    let b = &row.breakdown_ms;
+    assert!((b.accept.unwrap().p50 - 2.0).abs() < 0.01);
+    assert!((b.report.unwrap().max - 0.4).abs() < 0.001);
+    assert!((b.device.unwrap().p50 - 14.0).abs() < 0.02);
+    let table = render_table(&summary);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("one/reboot/sub_device") && l.contains("2.0"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "one/reboot/sub_device",
+            "2.0",
+            "1.0",
+            "0",
+            "10",
+            "2.0",
+            "2.0",
+            "-",
+            "1",
+            "2",
+            "15",
+            "5"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains("latency breakdown (p50 / p99 ms)"),
+        "{table}"
+    );
+    // The new histograms are in the HDR log too.
+    let out = std::env::temp_dir().join(format!("fleetbench-rep3-{}", std::process::id()));
+    let (dir, _) = new_run_dir(&out, "x").unwrap();
+    write_histogram_log(
+        &dir,
+        &r.snapshot(),
+        &s,
+        SystemTime::UNIX_EPOCH,
+        &[Duration::from_secs(10)],
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(dir.join(HISTOGRAM_LOG)).unwrap();
+    for tag in [
+        "Tag=accept:phase=one;command=reboot;target=sub_device;outcome=timeout,",
+        "Tag=device:phase=one;command=reboot;target=sub_device;outcome=success,",
+        "Tag=attempts:phase=one;command=reboot;target=sub_device;outcome=success,",
+        "Tag=attempt_time:phase=one;command=reboot;target=sub_device;attempt=timeout,",
+    ] {
+        assert!(text.contains(tag), "{tag} missing");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
 }

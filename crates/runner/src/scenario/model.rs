@@ -242,6 +242,9 @@ pub struct PollSettings {
     /// With events: poll each waiting command this often anyway (a backstop against events
     /// the gateway lost without saying so).
     pub backstop_interval: Duration,
+    /// With events: read each completed command once more over HTTP for its attempts and
+    /// timestamps (off the latency path).
+    pub read_details: bool,
     /// Pause between two polls of one command.
     pub interval: Duration,
     /// Give up on a command (count it `unfinished`) after this long; `None` derives it from

@@ -138,6 +138,7 @@ pub(crate) struct RawTarget {
 pub(crate) struct RawPoll {
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) backstop_interval: Option<SDur>,
+    pub(crate) read_details: Option<bool>,
     pub(crate) interval: Option<SDur>,
     pub(crate) give_up_after: Option<SDur>,
 }

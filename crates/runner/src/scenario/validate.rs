@@ -916,6 +916,7 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
     Some(PollSettings {
         mode: mode?,
         backstop_interval: backstop_interval?,
+        read_details: raw.and_then(|p| p.read_details).unwrap_or(true),
         interval: interval?,
         give_up_after: give_up_after?,
     })
