@@ -1,5 +1,6 @@
 //! Binding one UDP socket per device, spread over local addresses. When an address runs out
-//! of ephemeral ports, loopback addresses continue on further 127.0.0.x addresses.
+//! of ephemeral ports (or reaches the configured cap of sockets per address), loopback
+//! addresses continue on further 127.0.0.x addresses.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,6 +16,8 @@ const LAST_AUTO_OCTET: u8 = 254;
 #[derive(Debug)]
 pub struct SocketBinder {
     ips: Vec<IpAddr>,
+    counts: Vec<usize>,
+    cap: Option<usize>,
     cursor: usize,
     next_auto: u8,
 }
@@ -28,10 +31,18 @@ impl SocketBinder {
             ips.to_vec()
         };
         Self {
+            counts: vec![0; ips.len()],
             ips,
+            cap: None,
             cursor: 0,
             next_auto: 2,
         }
+    }
+
+    /// At most `cap` sockets per address (`None`: as many as the OS allows).
+    pub fn with_cap(mut self, cap: Option<usize>) -> Self {
+        self.cap = cap.filter(|c| *c > 0);
+        self
     }
 
     /// The addresses in use now.
@@ -46,22 +57,20 @@ impl SocketBinder {
         // Bounded: each retry consumes one automatic address.
         for _ in 0..=LAST_AUTO_OCTET {
             let addr = SocketAddr::new(self.ips[slot], 0);
+            if self.cap.is_some_and(|cap| self.counts[slot] >= cap) {
+                let full = std::io::Error::new(
+                    ErrorKind::AddrNotAvailable,
+                    "the configured max_sockets_per_ip is reached",
+                );
+                self.move_slot(slot, addr, full)?;
+                continue;
+            }
             match UdpSocket::bind(addr).await {
-                Ok(socket) => return Ok(socket),
-                Err(error) if out_of_ports(&error) && addr.ip().is_loopback() => {
-                    match self.next_auto_address() {
-                        Some(ip) => {
-                            tracing::info!(exhausted = %addr.ip(), next = %ip, "moving device sockets to another loopback address");
-                            self.ips[slot] = ip;
-                        }
-                        None => {
-                            return Err(FleetError::Bind {
-                                addr,
-                                source: error,
-                            });
-                        }
-                    }
+                Ok(socket) => {
+                    self.counts[slot] += 1;
+                    return Ok(socket);
                 }
+                Err(error) if out_of_ports(&error) => self.move_slot(slot, addr, error)?,
                 Err(error) => {
                     return Err(FleetError::Bind {
                         addr,
@@ -74,6 +83,34 @@ impl SocketBinder {
             addr: SocketAddr::new(self.ips[slot], 0),
             source: std::io::Error::from(ErrorKind::AddrInUse),
         })
+    }
+
+    /// Moves `slot` to the next automatic loopback address, or fails with `error` when
+    /// `addr` is not loopback or the addresses ran out.
+    fn move_slot(
+        &mut self,
+        slot: usize,
+        addr: SocketAddr,
+        error: std::io::Error,
+    ) -> Result<(), FleetError> {
+        if !addr.ip().is_loopback() {
+            return Err(FleetError::Bind {
+                addr,
+                source: error,
+            });
+        }
+        match self.next_auto_address() {
+            Some(ip) => {
+                tracing::info!(exhausted = %addr.ip(), next = %ip, "moving device sockets to another loopback address");
+                self.ips[slot] = ip;
+                self.counts[slot] = 0;
+                Ok(())
+            }
+            None => Err(FleetError::Bind {
+                addr,
+                source: error,
+            }),
+        }
     }
 
     fn next_auto_address(&mut self) -> Option<IpAddr> {
@@ -112,6 +149,23 @@ mod tests {
             got.push(binder.bind_next().await.unwrap().local_addr().unwrap().ip());
         }
         assert_eq!(got, [ips[0], ips[1], ips[0], ips[1]]);
+    }
+
+    #[tokio::test]
+    async fn a_cap_per_address_moves_to_further_loopback_addresses() {
+        let mut binder = SocketBinder::new(&[]).with_cap(Some(2));
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(binder.bind_next().await.unwrap().local_addr().unwrap().ip());
+        }
+        let ip = |last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+        assert_eq!(got, [ip(1), ip(1), ip(2), ip(2), ip(3)]);
+        // When the automatic addresses run out, the error names the full address.
+        let mut binder = SocketBinder::new(&[]).with_cap(Some(1));
+        binder.next_auto = LAST_AUTO_OCTET + 1;
+        binder.bind_next().await.unwrap();
+        let error = binder.bind_next().await.unwrap_err();
+        assert!(error.to_string().contains("127.0.0.1"), "{error}");
     }
 
     #[test]

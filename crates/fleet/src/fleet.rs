@@ -5,19 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetbench_lwm2m::clock::{Clock, TokioClock};
+use fleetbench_lwm2m::transport::DatagramTransport;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::bind::SocketBinder;
-use crate::device::{Device, DeviceSpec};
+use crate::device::{Device, DeviceRole, DeviceSpec};
 use crate::driver::{DeviceDriver, DriverParts, Shared};
-use crate::profile::Behaviour;
+use crate::impaired::ImpairedTransport;
+use crate::profile::{Behaviour, BehaviourProfile};
 use crate::registration::Registration;
 use crate::seeds::{self, Purpose};
 use crate::stats::FleetStats;
-use crate::{FleetConfig, FleetError, limits};
+use crate::{FleetConfig, FleetError, SubDeviceMode, limits};
 
 /// Extra time [`RunningFleet::shutdown`] waits for tasks beyond the de-register timeout.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -31,16 +35,23 @@ pub struct RunningFleet {
     tasks: JoinSet<()>,
     addresses: Vec<SocketAddr>,
     endpoints: Vec<String>,
+    sub_device_addresses: Vec<SocketAddr>,
+    sub_devices: usize,
     deregister_timeout: Duration,
 }
 
 impl RunningFleet {
-    /// Devices currently registered.
+    /// Endpoints currently registered (devices, plus sub-devices in per-endpoint mode).
     pub fn registered(&self) -> usize {
         *self.shared.registered.borrow()
     }
 
-    /// Waits until every device has registered, or fails after `timeout`.
+    /// How many endpoints register: the devices, plus their sub-devices in per-endpoint mode.
+    pub fn endpoint_count(&self) -> usize {
+        self.expected
+    }
+
+    /// Waits until every endpoint has registered, or fails after `timeout`.
     pub async fn wait_registered(&self, timeout: Duration) -> Result<(), FleetError> {
         let mut registered = self.shared.registered.subscribe();
         let expected = self.expected;
@@ -76,7 +87,22 @@ impl RunningFleet {
         self.addresses.get(index).copied()
     }
 
-    /// The endpoint client names, in device order.
+    /// The local address of sub-device `sub_device` of device `index` in per-endpoint mode
+    /// (`None` in Object 25 mode, where sub-devices share their gateway's socket).
+    pub fn sub_device_address(&self, index: usize, sub_device: usize) -> Option<SocketAddr> {
+        if sub_device >= self.sub_devices {
+            return None;
+        }
+        self.sub_device_addresses
+            .get(
+                index
+                    .checked_mul(self.sub_devices)?
+                    .checked_add(sub_device)?,
+            )
+            .copied()
+    }
+
+    /// The endpoint client names of the devices (gateways), in device order.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
     }
@@ -118,14 +144,16 @@ impl StatsHandle {
     }
 }
 
-/// Binds every device socket and starts the devices.
+/// Binds every socket and starts the devices (and, in per-endpoint mode, their
+/// sub-devices).
 pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     config.validate()?;
+    let endpoints_total = config.endpoint_count();
     match limits::raise_open_file_limit() {
-        Ok(limit) if (limit.soft as usize) < config.devices + 64 => tracing::warn!(
+        Ok(limit) if (limit.soft as usize) < endpoints_total + 64 => tracing::warn!(
             soft = limit.soft,
-            devices = config.devices,
-            "the open-file limit may be too low for one socket per device"
+            endpoints = endpoints_total,
+            "the open-file limit may be too low for one socket per endpoint"
         ),
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "cannot read the open-file limit"),
@@ -133,12 +161,9 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock);
     let shared = Arc::new(Shared::new());
     let (stop, stop_rx) = watch::channel(false);
-    let mut binder = SocketBinder::new(&config.bind_ips);
-    let mut tasks = JoinSet::new();
-    let mut addresses = Vec::with_capacity(config.devices);
-    let mut endpoints = Vec::with_capacity(config.devices);
-    let mut sockets = Vec::with_capacity(config.devices);
-    for _ in 0..config.devices {
+    let mut binder = SocketBinder::new(&config.bind_ips).with_cap(config.max_sockets_per_ip);
+    let mut sockets = Vec::with_capacity(endpoints_total);
+    for _ in 0..endpoints_total {
         let socket = binder.bind_next().await?;
         let address = socket.local_addr().map_err(|source| FleetError::Bind {
             addr: SocketAddr::new(binder.ips()[0], 0),
@@ -149,17 +174,133 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     // Registration times count from here, after every socket is bound, so that binding many
     // sockets does not eat into the spread.
     let now = clock.now();
-    for (index, (socket, address)) in sockets.into_iter().enumerate() {
+    let profile = Arc::new(config.profile.clone());
+    let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
+    let mut sockets = sockets.into_iter();
+    let mut tasks = JoinSet::new();
+    let mut addresses = Vec::with_capacity(config.devices);
+    let mut endpoints = Vec::with_capacity(config.devices);
+    let mut sub_device_addresses = Vec::new();
+    let starter = Starter {
+        config: &config,
+        profile: &profile,
+        shared: &shared,
+        clock: &clock,
+        stop: &stop_rx,
+        now,
+    };
+    for index in 0..config.devices {
+        let Some((socket, address)) = sockets.next() else {
+            break;
+        };
         let endpoint = config.endpoint_name(index);
         let id = index as u64;
-        let spec = DeviceSpec {
-            endpoint: endpoint.clone(),
-            seed: seeds::derive(config.seed, Purpose::Model, id),
-            lifetime: config.lifetime,
-            sub_devices: config.sub_devices,
+        let seeds = EndpointSeeds {
+            model: seeds::derive(config.seed, Purpose::Model, id),
+            registration: seeds::derive(config.seed, Purpose::Registration, id),
+            endpoint: seeds::derive(config.seed, Purpose::Endpoint, id),
+            behaviour: seeds::derive(config.seed, Purpose::Behaviour, id),
+            churn: seeds::derive(config.seed, Purpose::Churn, id),
+            link: seeds::derive(config.seed, Purpose::Link, id),
         };
-        let registration_seed = seeds::derive(config.seed, Purpose::Registration, id);
-        let mut jitter_rng = ChaCha8Rng::seed_from_u64(registration_seed);
+        let spec = starter.spec(&endpoint, seeds.model, address, DeviceRole::Gateway);
+        starter.spawn(&mut tasks, socket, spec, &seeds);
+        addresses.push(address);
+        if per_endpoint {
+            let parent_seed = seeds::derive(config.seed, Purpose::SubDevice, id);
+            for k in 0..config.sub_devices {
+                let Some((socket, address)) = sockets.next() else {
+                    break;
+                };
+                let name = crate::sub_device_name(&endpoint, k);
+                let sub = k as u64;
+                let seeds = EndpointSeeds {
+                    model: seeds::derive(parent_seed, Purpose::Model, sub),
+                    registration: seeds::derive(parent_seed, Purpose::Registration, sub),
+                    endpoint: seeds::derive(parent_seed, Purpose::Endpoint, sub),
+                    behaviour: seeds::derive(parent_seed, Purpose::Behaviour, sub),
+                    churn: seeds::derive(parent_seed, Purpose::Churn, sub),
+                    link: seeds::derive(parent_seed, Purpose::Link, sub),
+                };
+                let role = DeviceRole::SubDeviceEndpoint {
+                    parent: endpoint.clone(),
+                    index: k,
+                };
+                let spec = starter.spec(&name, seeds.model, address, role);
+                starter.spawn(&mut tasks, socket, spec, &seeds);
+                sub_device_addresses.push(address);
+            }
+        }
+        endpoints.push(endpoint);
+    }
+    Ok(RunningFleet {
+        shared,
+        expected: endpoints_total,
+        stop,
+        tasks,
+        addresses,
+        endpoints,
+        sub_device_addresses,
+        sub_devices: if per_endpoint { config.sub_devices } else { 0 },
+        deregister_timeout: config.deregister_timeout,
+    })
+}
+
+/// The seeds of one endpoint, one per purpose.
+struct EndpointSeeds {
+    model: u64,
+    registration: u64,
+    endpoint: u64,
+    behaviour: u64,
+    churn: u64,
+    link: u64,
+}
+
+/// What every endpoint of one fleet is started with.
+struct Starter<'a> {
+    config: &'a FleetConfig,
+    profile: &'a Arc<BehaviourProfile>,
+    shared: &'a Arc<Shared>,
+    clock: &'a Arc<dyn Clock>,
+    stop: &'a watch::Receiver<bool>,
+    now: Instant,
+}
+
+impl Starter<'_> {
+    fn spec(&self, endpoint: &str, seed: u64, address: SocketAddr, role: DeviceRole) -> DeviceSpec {
+        let config = self.config;
+        let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
+        DeviceSpec {
+            endpoint: endpoint.to_owned(),
+            seed,
+            lifetime: config.lifetime,
+            sub_devices: if per_endpoint || role != DeviceRole::Gateway {
+                0
+            } else {
+                config.sub_devices
+            },
+            role,
+            server_uri: format!("coap://{}", config.server),
+            queue_mode: config.queue_mode,
+            sample_period: config.profile.sample_period,
+            default_pmin: 0,
+            default_pmax: u32::try_from(config.profile.notification_period.as_secs())
+                .unwrap_or(u32::MAX),
+            firmware_failures: config.profile.firmware_failures.clone(),
+            local_ip: Some(address.ip()),
+            root_content_formats: config.root_content_formats.clone(),
+        }
+    }
+
+    fn spawn(
+        &self,
+        tasks: &mut JoinSet<()>,
+        socket: UdpSocket,
+        spec: DeviceSpec,
+        seeds: &EndpointSeeds,
+    ) {
+        let config = self.config;
+        let mut jitter_rng = ChaCha8Rng::seed_from_u64(seeds.registration);
         let jitter = if config.registration_spread.is_zero() {
             Duration::ZERO
         } else {
@@ -168,38 +309,48 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
                 .mul_f64(jitter_rng.random_range(0.0..1.0))
         };
         let registration = Registration::new(
-            &endpoint,
+            &spec.endpoint,
             config.lifetime,
-            now + jitter,
+            self.now + jitter,
             config.retry,
             jitter_rng.random(),
-        );
+        )
+        .with_queue_mode(config.queue_mode)
+        .with_update_period(config.update_period);
+        let device = Device::new(&spec, self.now);
+        let link = &config.profile.link;
+        if link.is_perfect() {
+            self.spawn_driver(tasks, socket, device, registration, seeds);
+        } else {
+            let socket =
+                ImpairedTransport::new(socket, link.clone(), seeds.link, Arc::clone(self.shared));
+            self.spawn_driver(tasks, socket, device, registration, seeds);
+        }
+    }
+
+    fn spawn_driver<T: DatagramTransport>(
+        &self,
+        tasks: &mut JoinSet<()>,
+        socket: T,
+        device: Device,
+        registration: Registration,
+        seeds: &EndpointSeeds,
+    ) {
+        let config = self.config;
         let driver = DeviceDriver::new(DriverParts {
             socket,
             server: config.server,
             endpoint_config: config.coap.clone(),
-            endpoint_seed: seeds::derive(config.seed, Purpose::Endpoint, id),
-            device: Device::new(&spec, now),
-            behaviour: Behaviour::new(
-                config.profile.clone(),
-                seeds::derive(config.seed, Purpose::Behaviour, id),
-            ),
+            endpoint_seed: seeds.endpoint,
+            device,
+            behaviour: Behaviour::new(Arc::clone(self.profile), seeds.behaviour),
             registration,
             deregister_timeout: config.deregister_timeout,
-            shared: Arc::clone(&shared),
-            clock: Arc::clone(&clock),
+            queue_awake_window: config.queue_mode.then_some(config.queue_awake_window),
+            churn_seed: seeds.churn,
+            shared: Arc::clone(self.shared),
+            clock: Arc::clone(self.clock),
         });
-        tasks.spawn(driver.run(stop_rx.clone()));
-        addresses.push(address);
-        endpoints.push(endpoint);
+        tasks.spawn(driver.run(self.stop.clone()));
     }
-    Ok(RunningFleet {
-        shared,
-        expected: config.devices,
-        stop,
-        tasks,
-        addresses,
-        endpoints,
-        deregister_timeout: config.deregister_timeout,
-    })
 }

@@ -8,6 +8,7 @@ use fleetbench_lwm2m::coap::{Endpoint, EndpointConfig, Event};
 use tokio::time::Instant;
 
 use crate::device::{Device, DeviceSpec};
+use crate::observe::{self, Observations, ObserveRequest};
 
 /// Feeds `datagram` to a fresh device behind a CoAP endpoint, answers every request it
 /// yields, and checks that every datagram the endpoint sends decodes again. Returns the
@@ -20,6 +21,7 @@ pub fn device_datagram(datagram: &[u8]) -> Result<(), String> {
         seed: 1,
         lifetime: std::time::Duration::from_secs(60),
         sub_devices: 2,
+        ..DeviceSpec::default()
     };
     let mut device = Device::new(&spec, now);
     let mut endpoint = Endpoint::new(EndpointConfig::default(), 1);
@@ -28,14 +30,35 @@ pub fn device_datagram(datagram: &[u8]) -> Result<(), String> {
     if let Ok(packet) = Packet::from_bytes(datagram) {
         let _ = device.handle_request(now, &packet);
     }
+    let mut observations = Observations::new();
     while let Some(event) = endpoint.poll_event() {
         if let Event::Request {
-            exchange, packet, ..
+            exchange,
+            packet,
+            peer,
         } = event
         {
-            let reply = device.handle_request(now, &packet);
+            let mut reply = device.handle_request(now, &packet);
+            if observe::observe_request(&packet) == ObserveRequest::Register
+                && let Some(sequence) =
+                    observations.register(now, peer, &packet, &reply.response, &mut device)
+            {
+                observe::set_observe(&mut reply.response, sequence);
+            }
+            observations.values_changed();
             endpoint.respond(now, exchange, reply.response);
         }
+    }
+    // Let an hour pass for the observations: every notification must encode too.
+    let later = now + std::time::Duration::from_secs(3600);
+    for notification in observations.poll(later, &mut device) {
+        let _ = endpoint.send_notification(
+            later,
+            notification.peer,
+            &notification.token,
+            notification.response,
+            notification.confirmable,
+        );
     }
     while let Some(transmit) = endpoint.poll_transmit() {
         Packet::from_bytes(&transmit.bytes)

@@ -10,13 +10,24 @@
 //! response delays and failures), [`driver`] (the tokio task that owns one device's UDP
 //! socket and one timer) and [`fleet`] (starting and stopping many of them).
 //!
-//! What a device is: a gateway with Objects 1 (Server), 3 (Device), 5 (Firmware Update),
-//! 25 (LwM2M Gateway, one instance per sub-device), 3303 (Temperature) and 33000 (the
-//! fleetbench agent of `docs/gateway-api.md`); sub-device `k` (prefix `dev{k}`, Device ID
-//! [`sub_device_name`]) has its own 3, 5, 3303 and 33000. It registers as LwM2M 1.1 over UDP
-//! (`b=U`), updates at about half the lifetime, re-registers on 4.04 or a failed Update
-//! with back-off, and de-registers on [`RunningFleet::shutdown`]. Dropping a
-//! [`RunningFleet`] without `shutdown` aborts the devices without de-registering.
+//! What a device is: a gateway with Objects 0 (Security, never listed nor readable), 1
+//! (Server), 3 (Device), 4 (Connectivity Monitoring), 5 (Firmware Update), 25 (LwM2M
+//! Gateway, one instance per sub-device), 3303 (Temperature) and 33000 (the fleetbench
+//! agent of `docs/gateway-api.md`); sub-device `k` (prefix `dev{k}`, Device ID
+//! [`sub_device_name`]) has its own 3, 5, 3303, 3304 (Humidity), 3311 (Light Control) and
+//! 33000 — or, in [`SubDeviceMode::PerEndpoint`], registers on its own with 0, 1 and 4 too.
+//! It registers as LwM2M 1.1 over UDP (`b=U`, plus `Q` in queue mode) with the root link
+//! `</>;rt="oma.lwm2m";ct=110`, updates at about half the lifetime, re-registers on 4.04 or
+//! a failed Update with back-off, sends an Update with the object list after a Create or
+//! Delete, and de-registers on [`RunningFleet::shutdown`]. Dropping a [`RunningFleet`]
+//! without `shutdown` aborts the devices without de-registering.
+//!
+//! It serves Read, Write (replace and partial), Execute, Create, Delete, Discover,
+//! Write-Attributes and Observe (pmin, pmax, gt, lt, st, epmin, epmax) in text/plain,
+//! opaque, CBOR, TLV, SenML JSON and SenML CBOR, with block-wise transfers both ways, pulls
+//! firmware packages over CoAP with Block2, and behaves as its [`BehaviourProfile`] says
+//! (delays, injected errors, silence, link loss/duplication/reordering, churn, firmware
+//! failures).
 //!
 //! Everything random (registration jitter, delays, failures, sensor values, CoAP message
 //! IDs and tokens) is derived from [`FleetConfig::seed`] and the device index.
@@ -24,8 +35,10 @@
 pub mod bind;
 pub mod device;
 pub mod driver;
+pub mod firmware_pull;
 pub mod fleet;
 pub mod fuzzing;
+pub mod impaired;
 pub mod limits;
 pub mod model;
 pub mod observe;
@@ -40,7 +53,9 @@ use std::time::Duration;
 use fleetbench_lwm2m::coap::EndpointConfig;
 
 pub use fleet::{RunningFleet, StatsHandle, start};
-pub use profile::{BehaviourProfile, DelayDistribution};
+pub use profile::{
+    BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, LinkImpairment, LinkProfile,
+};
 pub use registration::RetryPolicy;
 pub use stats::FleetStats;
 
@@ -71,6 +86,36 @@ pub struct FleetConfig {
     pub retry: RetryPolicy,
     /// Longest wait for the De-register answers at shutdown.
     pub deregister_timeout: Duration,
+    /// How sub-devices reach the server: behind the gateway's Object 25 (default), or each
+    /// as its own endpoint with its own socket.
+    pub sub_device_mode: SubDeviceMode,
+    /// Queue mode (`b=U` plus `Q`): devices listen only for an awake window after each
+    /// datagram they send, and ignore everything else.
+    pub queue_mode: bool,
+    /// The awake window of queue mode (Leshan assumes 93 s, CoAP MAX_TRANSMIT_WAIT).
+    pub queue_awake_window: Duration,
+    /// Send a registration Update this often instead of at about half the lifetime (in queue
+    /// mode: how often a sleeping device wakes up by itself).
+    pub update_period: Option<Duration>,
+    /// At most this many sockets per local address; further sockets go to the next
+    /// 127.0.0.x (`None`: only when an address runs out of ports).
+    pub max_sockets_per_ip: Option<usize>,
+    /// The optional content formats advertised in the registration's root link `ct=`
+    /// (110 SenML JSON, 112 SenML CBOR, 11542 TLV). One value is written unquoted, which is
+    /// all Wakaama's parser accepts; several become `ct="110 112"`.
+    pub root_content_formats: Vec<u16>,
+}
+
+/// How sub-devices are exposed to the LwM2M server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubDeviceMode {
+    /// Object 25 instances on the gateway; every operation on a sub-device goes to the
+    /// gateway's endpoint behind the sub-device's prefix (`/dev0/3303/0/5700`).
+    #[default]
+    Object25,
+    /// Every sub-device registers as its own endpoint ([`sub_device_name`]) from its own
+    /// socket; the gateway then has no Object 25 instances.
+    PerEndpoint,
 }
 
 impl Default for FleetConfig {
@@ -88,6 +133,12 @@ impl Default for FleetConfig {
             coap: EndpointConfig::default(),
             retry: RetryPolicy::default(),
             deregister_timeout: Duration::from_secs(5),
+            sub_device_mode: SubDeviceMode::Object25,
+            queue_mode: false,
+            queue_awake_window: Duration::from_secs(93),
+            update_period: None,
+            max_sockets_per_ip: None,
+            root_content_formats: vec![110],
         }
     }
 }
@@ -157,7 +208,57 @@ impl FleetConfig {
                 "must be a finite number >= 1",
             );
         }
+        if self.queue_mode && self.queue_awake_window < Duration::from_millis(1) {
+            return invalid(
+                "queue_awake_window",
+                format!("{:?}", self.queue_awake_window),
+                "must be at least 1 ms in queue mode",
+            );
+        }
+        if let Some(period) = self.update_period
+            && (period < Duration::from_millis(100) || period > self.lifetime)
+        {
+            return invalid(
+                "update_period",
+                format!("{period:?}"),
+                "must be between 100 ms and the lifetime",
+            );
+        }
+        if self.max_sockets_per_ip == Some(0) {
+            return invalid("max_sockets_per_ip", "0".to_owned(), "must be at least 1");
+        }
+        if let Some(format) = self
+            .root_content_formats
+            .iter()
+            .find(|f| !matches!(f, 110 | 112 | 11542 | 11543))
+        {
+            return invalid(
+                "root_content_formats",
+                format.to_string(),
+                "must be among 110, 112, 11542 and 11543",
+            );
+        }
+        let endpoints = match self.sub_device_mode {
+            SubDeviceMode::Object25 => self.devices,
+            SubDeviceMode::PerEndpoint => self.devices.saturating_mul(self.sub_devices + 1),
+        };
+        if endpoints > MAX_DEVICES {
+            return invalid(
+                "sub_device_mode",
+                format!("{:?} with {} endpoints", self.sub_device_mode, endpoints),
+                "at most 1000000 endpoints (devices x (1 + sub_devices) per endpoint)",
+            );
+        }
         self.profile.validate().map_err(FleetError::Profile)
+    }
+
+    /// How many endpoints register: the devices, plus their sub-devices in
+    /// [`SubDeviceMode::PerEndpoint`].
+    pub fn endpoint_count(&self) -> usize {
+        match self.sub_device_mode {
+            SubDeviceMode::Object25 => self.devices,
+            SubDeviceMode::PerEndpoint => self.devices.saturating_mul(self.sub_devices + 1),
+        }
     }
 }
 

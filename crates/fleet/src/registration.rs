@@ -83,6 +83,9 @@ pub struct Registration {
     endpoint: String,
     lifetime: Duration,
     send_lifetime: bool,
+    send_links: bool,
+    queue_mode: bool,
+    update_period: Option<Duration>,
     retry: RetryPolicy,
     failures: u32,
     state: State,
@@ -102,6 +105,9 @@ impl Registration {
             endpoint: endpoint.to_owned(),
             lifetime: lifetime.max(Duration::from_secs(1)),
             send_lifetime: false,
+            send_links: false,
+            queue_mode: false,
+            update_period: None,
             retry,
             failures: 0,
             state: State::Unregistered {
@@ -109,6 +115,19 @@ impl Registration {
             },
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
+    }
+
+    /// Registers in queue mode (LwM2M 1.1: `b=U` plus the value-less `Q` parameter).
+    pub fn with_queue_mode(mut self, queue_mode: bool) -> Self {
+        self.queue_mode = queue_mode;
+        self
+    }
+
+    /// Sends Updates every `period` (with a seeded ±5 % jitter) instead of at about half the
+    /// lifetime; periods beyond 90 % of the lifetime are cut to that.
+    pub fn with_update_period(mut self, period: Option<Duration>) -> Self {
+        self.update_period = period.filter(|p| !p.is_zero());
+        self
     }
 
     /// Whether the server holds a registration for this device (registered or updating).
@@ -163,8 +182,10 @@ impl Registration {
                 update_at,
             } if *update_at <= now => {
                 let location = location.clone();
-                let packet = self.update_packet(&location);
+                let links = self.send_links.then_some(links);
+                let packet = self.update_packet(&location, links);
                 self.send_lifetime = false;
+                self.send_links = false;
                 self.state = State::Updating { location };
                 Some((RequestKind::Update, packet))
             }
@@ -186,10 +207,18 @@ impl Registration {
         self.trigger_update(now);
     }
 
+    /// The object list changed (instances created or deleted): an Update carrying the new
+    /// list is sent now.
+    pub fn objects_changed(&mut self, now: Instant) {
+        self.send_links = true;
+        self.trigger_update(now);
+    }
+
     /// Forgets the registration (a reboot) and registers again at `register_at`.
     pub fn restart(&mut self, register_at: Instant) {
         self.failures = 0;
         self.send_lifetime = false;
+        self.send_links = false;
         self.state = State::Unregistered { register_at };
     }
 
@@ -298,19 +327,26 @@ impl Registration {
     }
 
     /// Update at about half the lifetime (45 to 55 %, seeded), so that devices registered
-    /// together do not update together.
+    /// together do not update together — or at the configured period (±5 %), never later
+    /// than 90 % of the lifetime.
     fn update_interval(&mut self) -> Duration {
-        self.lifetime.mul_f64(self.rng.random_range(0.45..0.55))
+        match self.update_period {
+            Some(period) => period
+                .mul_f64(self.rng.random_range(0.95..1.05))
+                .min(self.lifetime.mul_f64(0.9)),
+            None => self.lifetime.mul_f64(self.rng.random_range(0.45..0.55)),
+        }
     }
 
     fn register_packet(&self, links: &str) -> Packet {
-        let params = RegistrationParams::new(&self.endpoint, self.lifetime_secs());
+        let mut params = RegistrationParams::new(&self.endpoint, self.lifetime_secs());
+        params.queue_mode = self.queue_mode;
         registration::register_request(&params, links)
     }
 
-    fn update_packet(&self, location: &[String]) -> Packet {
+    fn update_packet(&self, location: &[String], links: Option<&str>) -> Packet {
         let lifetime = self.send_lifetime.then(|| self.lifetime_secs());
-        registration::update_request(location, lifetime, None)
+        registration::update_request(location, lifetime, links)
     }
 
     fn lifetime_secs(&self) -> u32 {

@@ -12,6 +12,14 @@ pub enum Purpose {
     Registration = 3,
     /// The CoAP endpoint (message ids, tokens, retransmission jitter).
     Endpoint = 4,
+    /// Firmware package outcomes.
+    Firmware = 5,
+    /// Churn: offline periods and spontaneous reboots.
+    Churn = 6,
+    /// Link impairments (loss, duplication, reordering).
+    Link = 7,
+    /// Per-endpoint sub-devices (index within their parent).
+    SubDevice = 8,
 }
 
 /// A seed for `purpose` of item `index` (device index, sub-device index...), derived from
@@ -22,6 +30,12 @@ pub fn derive(seed: u64, purpose: Purpose, index: u64) -> u64 {
         state = splitmix64(state ^ splitmix64(word));
     }
     state
+}
+
+/// A uniform draw in `[0, 1)` for `purpose` number `index` of `seed` (a stateless
+/// alternative to keeping a generator).
+pub fn unit(seed: u64, purpose: Purpose, index: u64) -> f64 {
+    (derive(seed, purpose, index) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn splitmix64(mut z: u64) -> u64 {

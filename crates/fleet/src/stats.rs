@@ -19,6 +19,16 @@ pub struct FleetCounters {
     pub(crate) reboots: AtomicU64,
     pub(crate) notifications_sent: AtomicU64,
     pub(crate) socket_errors: AtomicU64,
+    pub(crate) notifications_confirmable: AtomicU64,
+    pub(crate) offline_periods: AtomicU64,
+    pub(crate) dropped_while_offline: AtomicU64,
+    pub(crate) dropped_while_asleep: AtomicU64,
+    pub(crate) firmware_downloads: AtomicU64,
+    pub(crate) firmware_download_failures: AtomicU64,
+    pub(crate) firmware_updates: AtomicU64,
+    pub(crate) datagrams_lost: AtomicU64,
+    pub(crate) datagrams_duplicated: AtomicU64,
+    pub(crate) datagrams_reordered: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -52,6 +62,26 @@ pub struct FleetStats {
     pub notifications_sent: u64,
     /// Datagrams that could not be sent or received.
     pub socket_errors: u64,
+    /// Observe notifications sent confirmable.
+    pub notifications_confirmable: u64,
+    /// Offline periods started (churn).
+    pub offline_periods: u64,
+    /// Datagrams lost because the device was offline (in and out).
+    pub dropped_while_offline: u64,
+    /// Downlink datagrams ignored because the device slept (queue mode).
+    pub dropped_while_asleep: u64,
+    /// Firmware pull downloads completed.
+    pub firmware_downloads: u64,
+    /// Firmware pull downloads failed (bad URI, 4.xx, timeout...).
+    pub firmware_download_failures: u64,
+    /// Firmware updates finished (successful or not).
+    pub firmware_updates: u64,
+    /// Datagrams dropped by the link impairment (both directions).
+    pub datagrams_lost: u64,
+    /// Datagrams duplicated by the link impairment.
+    pub datagrams_duplicated: u64,
+    /// Datagrams held back by the link impairment so that later ones overtook them.
+    pub datagrams_reordered: u64,
 }
 
 impl FleetCounters {
@@ -78,6 +108,16 @@ impl FleetCounters {
             reboots: get(&self.reboots),
             notifications_sent: get(&self.notifications_sent),
             socket_errors: get(&self.socket_errors),
+            notifications_confirmable: get(&self.notifications_confirmable),
+            offline_periods: get(&self.offline_periods),
+            dropped_while_offline: get(&self.dropped_while_offline),
+            dropped_while_asleep: get(&self.dropped_while_asleep),
+            firmware_downloads: get(&self.firmware_downloads),
+            firmware_download_failures: get(&self.firmware_download_failures),
+            firmware_updates: get(&self.firmware_updates),
+            datagrams_lost: get(&self.datagrams_lost),
+            datagrams_duplicated: get(&self.datagrams_duplicated),
+            datagrams_reordered: get(&self.datagrams_reordered),
         }
     }
 }

@@ -91,7 +91,11 @@ fn device_addr() -> SocketAddr {
 }
 
 fn start_device(profile: BehaviourProfile, lifetime: Duration) -> Server {
-    start_device_with_receive_failures(profile, lifetime, 0)
+    start_device_with(Options {
+        profile,
+        lifetime,
+        ..Options::default()
+    })
 }
 
 fn start_device_with_receive_failures(
@@ -99,20 +103,54 @@ fn start_device_with_receive_failures(
     lifetime: Duration,
     receive_failures: usize,
 ) -> Server {
+    start_device_with(Options {
+        profile,
+        lifetime,
+        receive_failures,
+        ..Options::default()
+    })
+}
+
+/// How to start the device under test.
+struct Options {
+    profile: BehaviourProfile,
+    lifetime: Duration,
+    receive_failures: usize,
+    queue_window: Option<Duration>,
+    update_period: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            profile: BehaviourProfile::default(),
+            lifetime: Duration::from_secs(600),
+            receive_failures: 0,
+            queue_window: None,
+            update_period: None,
+        }
+    }
+}
+
+fn start_device_with(options: Options) -> Server {
     let (to_device, device_rx) = mpsc::channel(64);
     let (device_tx, from_device) = mpsc::channel(64);
     let socket = MemorySocket {
         local: device_addr(),
         outgoing: device_tx,
         incoming: Mutex::new(device_rx),
-        failures_left: std::sync::atomic::AtomicUsize::new(receive_failures),
+        failures_left: std::sync::atomic::AtomicUsize::new(options.receive_failures),
     };
     let now = Instant::now();
+    let lifetime = options.lifetime;
     let spec = DeviceSpec {
         endpoint: "paused-1".to_owned(),
         seed: 3,
         lifetime,
         sub_devices: 1,
+        queue_mode: options.queue_window.is_some(),
+        firmware_failures: options.profile.firmware_failures.clone(),
+        ..DeviceSpec::default()
     };
     let shared = Arc::new(Shared::new());
     let (stop, stop_rx) = watch::channel(false);
@@ -122,15 +160,19 @@ fn start_device_with_receive_failures(
         endpoint_config: EndpointConfig::default(),
         endpoint_seed: 5,
         device: Device::new(&spec, now),
-        behaviour: Behaviour::new(profile, 6),
+        behaviour: Behaviour::new(options.profile, 6),
         registration: Registration::new(
             "paused-1",
             lifetime,
             now + Duration::from_secs(1),
             RetryPolicy::default(),
             7,
-        ),
+        )
+        .with_queue_mode(options.queue_window.is_some())
+        .with_update_period(options.update_period),
         deregister_timeout: Duration::from_secs(5),
+        queue_awake_window: options.queue_window,
+        churn_seed: 9,
         shared: Arc::clone(&shared),
         clock: Arc::new(TokioClock),
     });
@@ -478,10 +520,11 @@ async fn injected_failures_and_dropped_requests() {
 async fn observe_notifies_periodically_until_cancelled() {
     let mut server = start_device(BehaviourProfile::default(), Duration::from_secs(600));
     server.register().await;
-    // pmax on the instance applies to its resources.
+    // pmax on the instance applies to its resources (a value that never changes by itself:
+    // only pmax makes it notify).
     let mut attributes = Packet::new();
     attributes.header.code = MessageClass::Request(RequestType::Put);
-    for segment in ["dev0", "3303", "0"] {
+    for segment in ["dev0", "3", "0"] {
         attributes.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
     }
     attributes.add_option(CoapOption::UriQuery, b"pmax=3".to_vec());
@@ -497,7 +540,7 @@ async fn observe_notifies_periodically_until_cancelled() {
 
     let mut observe = Packet::new();
     observe.header.code = MessageClass::Request(RequestType::Get);
-    for segment in ["dev0", "3303", "0", "5700"] {
+    for segment in ["dev0", "3", "0", "0"] {
         observe.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
     }
     let id = server.endpoint.send_request(

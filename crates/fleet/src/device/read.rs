@@ -8,7 +8,7 @@ use fleetbench_lwm2m::value::ResourceType;
 
 use super::handle::Failure;
 use super::message;
-use crate::model::{Instance, ObjectTree, Resource, ResourceValue};
+use crate::model::{Instance, Node, ObjectTree, Resource, ResourceValue, objects};
 
 /// 4.04 unless every id on `path` exists in `tree`.
 pub(super) fn check_exists(tree: &ObjectTree, path: &Lwm2mPath) -> Result<(), Failure> {
@@ -34,11 +34,19 @@ pub(super) fn check_exists(tree: &ObjectTree, path: &Lwm2mPath) -> Result<(), Fa
 /// Reads `path` (which exists) in `accept`, or in the default format when `None`: text/plain
 /// (opaque for opaque resources) for a single value, TLV otherwise.
 pub(super) fn read(
-    tree: &ObjectTree,
+    node: &Node,
     path: &Lwm2mPath,
     accept: Option<ContentFormat>,
 ) -> Result<coap_lite::Packet, Failure> {
-    let records = collect(tree, path)?;
+    let tree = &node.tree;
+    let mut records = collect(tree, path)?;
+    // The agent's File Data shows the file selected in File Path.
+    let file_data = Lwm2mPath::resource(objects::AGENT, 0, objects::AGENT_FILE_DATA);
+    for record in &mut records {
+        if record.path.without_prefix() == file_data {
+            record.value = fleetbench_lwm2m::value::Value::Opaque(node.selected_file_data());
+        }
+    }
     let format = accept.unwrap_or_else(|| default_format(tree, path));
     match format {
         ContentFormat::LinkFormat => return Err(ResponseType::NotAcceptable),

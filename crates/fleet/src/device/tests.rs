@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::message::{response_code, uint_option};
 use super::*;
+use fleetbench_lwm2m::path::Lwm2mPath;
 
 fn spec(sub_devices: usize) -> DeviceSpec {
     DeviceSpec {
@@ -15,6 +16,7 @@ fn spec(sub_devices: usize) -> DeviceSpec {
         seed: 42,
         lifetime: Duration::from_secs(300),
         sub_devices,
+        ..DeviceSpec::default()
     }
 }
 
@@ -52,13 +54,18 @@ fn content_format(reply: &Reply) -> Option<Vec<u8>> {
 #[test]
 fn builds_objects_and_registration_links() {
     let now = Instant::now();
-    let device = Device::new(&spec(2), now);
+    let mut device = Device::new(&spec(2), now);
     assert_eq!(device.sub_device_count(), 2);
     assert_eq!(
         device.registration_links(),
-        "</1/0>,</3/0>,</5/0>,</25>;ver=2.0,</25/0>,</25/1>,</3303/0>,</33000/0>"
+        "</>;rt=\"oma.lwm2m\";ct=110,</1>;ver=1.1,</1/0>,</3/0>,</4/0>,</5>;ver=1.1,</5/0>,\
+         </25>;ver=2.0,</25/0>,</25/1>,</3303/0>,</33000/0>"
     );
     let tree = &device.gateway().tree;
+    assert!(
+        tree.object(0).is_some(),
+        "Object 0 exists but is never listed"
+    );
     assert_eq!(
         tree.get(25, 1, 0),
         Some(&Value::String("ep000001-sub1".into()))
@@ -67,17 +74,88 @@ fn builds_objects_and_registration_links() {
     assert_eq!(
         tree.get(25, 0, 3),
         Some(&Value::CoreLink(
-            "</3/0>,</5/0>,</3303/0>,</33000/0>".into()
+            "</3/0>,</5>;ver=1.1,</5/0>,</3303/0>,</3304/0>,</3311/0>,</33000/0>".into()
         ))
     );
     assert_eq!(tree.get(1, 0, 1), Some(&Value::Integer(300)));
     assert_eq!(device.lifetime(), Duration::from_secs(300));
-    let sub = device.sub_device(0).unwrap();
+    // Sub-device models are created on first use.
+    assert_eq!(device.materialised_sub_devices(), 0);
+    let sub = device.sub_device_mut(0).unwrap();
     assert!(sub.tree.object(25).is_none() && sub.tree.object(1).is_none());
+    assert!(sub.tree.object(0).is_none() && sub.tree.object(4).is_none());
     assert_eq!(
         sub.tree.get(3, 0, 17),
         Some(&Value::String("sensor".into()))
     );
+    assert_eq!(device.materialised_sub_devices(), 1);
+    // Several content formats in the root link are quoted and space-separated.
+    let several = Device::new(
+        &DeviceSpec {
+            root_content_formats: vec![110, 112],
+            ..spec(0)
+        },
+        now,
+    );
+    assert!(
+        several
+            .registration_links()
+            .starts_with("</>;rt=\"oma.lwm2m\";ct=\"110 112\","),
+        "{}",
+        several.registration_links()
+    );
+}
+
+#[test]
+fn sub_devices_created_late_read_like_early_ones() {
+    let start = Instant::now();
+    let later = start + Duration::from_secs(600);
+    let read = |device: &mut Device, at| {
+        device
+            .handle_request(at, &request(RequestType::Get, "/dev1/3304/0/5700"))
+            .response
+            .payload
+    };
+    let mut early = Device::new(&spec(2), start);
+    let _ = read(&mut early, start);
+    let mut late = Device::new(&spec(2), start);
+    assert_eq!(read(&mut early, later), read(&mut late, later));
+}
+
+#[test]
+fn security_object_is_unauthorized_for_the_dm_server() {
+    let now = Instant::now();
+    let mut device = Device::new(&spec(1), now);
+    for (method, path) in [
+        (RequestType::Get, "/0"),
+        (RequestType::Get, "/0/0"),
+        (RequestType::Get, "/0/0/0"),
+        (RequestType::Put, "/0/0/0"),
+        (RequestType::Post, "/0/0"),
+        (RequestType::Post, "/0"),
+        (RequestType::Delete, "/0/0"),
+        (RequestType::Get, "/0/9"),
+    ] {
+        let reply = device.handle_request(now, &request(method, path));
+        assert_eq!(
+            code(&reply),
+            ResponseType::Unauthorized,
+            "{method:?} {path}"
+        );
+    }
+    let discover = with_accept(request(RequestType::Get, "/0"), 40);
+    assert_eq!(
+        code(&device.handle_request(now, &discover)),
+        ResponseType::Unauthorized
+    );
+    assert_eq!(
+        device.gateway().tree.get(0, 0, 0),
+        Some(&Value::String("coap://127.0.0.1:5683".into()))
+    );
+    assert_eq!(device.gateway().tree.get(0, 0, 2), Some(&Value::Integer(3)));
+    // Sub-devices have no Security object at all.
+    let reply = device.handle_request(now, &request(RequestType::Get, "/dev0/0/0"));
+    assert_eq!(code(&reply), ResponseType::NotFound);
 }
 
 #[test]
@@ -85,7 +163,7 @@ fn unknown_paths_are_not_found() {
     let now = Instant::now();
     let mut device = Device::new(&spec(2), now);
     for path in [
-        "/4",
+        "/6",
         "/3/1",
         "/3/0/99",
         "/3/0/11/5",
@@ -201,7 +279,9 @@ fn discover_lists_objects_instances_and_resources() {
     );
     assert_eq!(
         String::from_utf8(reply.response.payload).unwrap(),
-        "</dev0/3303/0>,</dev0/3303/0/5601>,</dev0/3303/0/5602>,</dev0/3303/0/5700>,</dev0/3303/0/5701>"
+        "</dev0/3303/0>,</dev0/3303/0/5601>,</dev0/3303/0/5602>,</dev0/3303/0/5603>,\
+         </dev0/3303/0/5604>,</dev0/3303/0/5605>,</dev0/3303/0/5700>,</dev0/3303/0/5701>,\
+         </dev0/3303/0/5750>"
     );
     let reply = device.handle_request(
         now,
@@ -361,7 +441,7 @@ mod formats {
                 "{format}"
             );
             let records = decode_reply(&reply, "/3303/0");
-            assert_eq!(records.len(), 4, "{format}: {records:?}");
+            assert_eq!(records.len(), 7, "{format}: {records:?}");
             assert!(
                 records
                     .iter()
@@ -647,30 +727,77 @@ mod never_panics {
 }
 
 #[test]
-fn pmax_is_stored_and_inherited() {
+fn attributes_are_stored_inherited_and_discovered() {
     let now = Instant::now();
     let mut device = Device::new(&spec(1), now);
-    let mut put = request(RequestType::Put, "/dev0/3303");
-    put.add_option(CoapOption::UriQuery, b"pmax=30".to_vec());
+    let put = |path: &str, query: &[&str]| {
+        let mut packet = request(RequestType::Put, path);
+        for item in query {
+            packet.add_option(CoapOption::UriQuery, item.as_bytes().to_vec());
+        }
+        packet
+    };
+    let ok = |device: &mut Device, packet: &Packet| code(&device.handle_request(now, packet));
     assert_eq!(
-        code(&device.handle_request(now, &put)),
+        ok(&mut device, &put("/dev0/3303", &["pmax=30", "pmin=2"])),
         ResponseType::Changed
     );
-    let get = request(RequestType::Get, "/dev0/3303/0/5700");
-    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(30)));
+    let path: Lwm2mPath = "/dev0/3303/0/5700".parse().unwrap();
+    let attributes = device.observation_attributes(&path);
+    assert_eq!((attributes.pmin, attributes.pmax), (Some(2), Some(30)));
     assert_eq!(
-        device.pmax_for(&request(RequestType::Get, "/3303/0/5700")),
+        device
+            .observation_attributes(&"/3303/0/5700".parse().unwrap())
+            .pmax,
         None,
-        "the gateway's own model is separate"
+        "the gateway's own model is separate (and /1/0/3 is 0 here)"
     );
-    let mut put = request(RequestType::Put, "/dev0/3303/0/5700");
-    put.add_option(CoapOption::UriQuery, b"pmax=5".to_vec());
-    device.handle_request(now, &put);
-    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(5)));
-    let mut clear = request(RequestType::Put, "/dev0/3303/0/5700");
-    clear.add_option(CoapOption::UriQuery, b"pmax".to_vec());
-    device.handle_request(now, &clear);
-    assert_eq!(device.pmax_for(&get), Some(Duration::from_secs(30)));
+    assert_eq!(
+        ok(
+            &mut device,
+            &put("/dev0/3303/0/5700", &["pmax=5", "gt=21.5"])
+        ),
+        ResponseType::Changed
+    );
+    let attributes = device.observation_attributes(&path);
+    assert_eq!(
+        (attributes.pmin, attributes.pmax, attributes.gt),
+        (Some(2), Some(5), Some(21.5))
+    );
+    assert_eq!(
+        ok(&mut device, &put("/dev0/3303/0/5700", &["pmax"])),
+        ResponseType::Changed
+    );
+    assert_eq!(device.observation_attributes(&path).pmax, Some(30));
+    // gt/lt/st only on numeric resources; lt must stay below gt.
+    assert_eq!(
+        ok(&mut device, &put("/dev0/3303/0", &["gt=1"])),
+        ResponseType::BadRequest
+    );
+    assert_eq!(
+        ok(&mut device, &put("/dev0/3303/0/5701", &["gt=1"])),
+        ResponseType::BadRequest
+    );
+    assert_eq!(
+        ok(&mut device, &put("/dev0/3303/0/5700", &["lt=30"])),
+        ResponseType::BadRequest
+    );
+    // Discover shows what is attached at each level.
+    let reply = device.handle_request(
+        now,
+        &with_accept(request(RequestType::Get, "/dev0/3303"), 40),
+    );
+    let text = String::from_utf8(reply.response.payload).unwrap();
+    assert!(
+        text.starts_with("</dev0/3303>;pmin=2;pmax=30,</dev0/3303/0>,"),
+        "{text}"
+    );
+    assert!(text.contains("</dev0/3303/0/5700>;gt=21.5,"), "{text}");
+    // Server defaults (/1/0/2, /1/0/3) apply where nothing is attached.
+    let write = with_payload(request(RequestType::Put, "/1/0/3"), 0, b"120");
+    assert_eq!(ok(&mut device, &write), ResponseType::Changed);
+    let attributes = device.observation_attributes(&"/3/0/9".parse().unwrap());
+    assert_eq!(attributes.pmax, Some(120));
 }
 
 #[test]
@@ -696,41 +823,129 @@ fn firmware_update_push_and_pull() {
         ResponseType::Changed
     );
     assert_eq!(read(&mut device, "/5/0/3"), b"2");
+    assert_eq!(read(&mut device, "/5/0/7"), b"1.0.1");
     let reply = device.handle_request(now, &exec);
     assert_eq!(code(&reply), ResponseType::Changed);
-    assert_eq!(reply.action, Some(DeviceAction::FirmwareUpdate));
+    assert_eq!(
+        reply.action,
+        Some(DeviceAction::FirmwareUpdate { sub_device: None })
+    );
     assert_eq!(read(&mut device, "/5/0/3"), b"3");
     assert_eq!(read(&mut device, "/5/0/5"), b"0");
-    device.finish_firmware_update();
+    // No new package while updating.
+    assert_eq!(
+        code(&device.handle_request(now, &push)),
+        ResponseType::MethodNotAllowed
+    );
+    device.finish_firmware_update(None);
     assert_eq!(read(&mut device, "/5/0/3"), b"0");
     assert_eq!(read(&mut device, "/5/0/5"), b"1");
     assert_eq!(read(&mut device, "/3/0/3"), b"1.0.1");
-    // Pull on a sub-device: URI -> Downloaded; Update completes at once.
+    // Pull on a sub-device: the URI starts a download (State 1) the driver carries out.
     let pull = with_payload(
         request(RequestType::Put, "/dev0/5/0/1"),
         0,
         b"coap://127.0.0.1/fw.bin",
     );
+    let reply = device.handle_request(now, &pull);
+    assert_eq!(code(&reply), ResponseType::Changed);
     assert_eq!(
-        code(&device.handle_request(now, &pull)),
-        ResponseType::Changed
+        reply.action,
+        Some(DeviceAction::DownloadFirmware {
+            sub_device: Some(0),
+            uri: "coap://127.0.0.1/fw.bin".into()
+        })
     );
+    assert_eq!(read(&mut device, "/dev0/5/0/3"), b"1");
+    device.firmware_download_finished(Some(0), Ok(2048));
     assert_eq!(read(&mut device, "/dev0/5/0/3"), b"2");
     let reply = device.handle_request(now, &request(RequestType::Post, "/dev0/5/0/2"));
-    assert_eq!(code(&reply), ResponseType::Changed);
-    assert_eq!(reply.action, None);
+    assert_eq!(
+        reply.action,
+        Some(DeviceAction::FirmwareUpdate {
+            sub_device: Some(0)
+        })
+    );
+    device.finish_firmware_update(Some(0));
     assert_eq!(read(&mut device, "/dev0/5/0/5"), b"1");
     assert_eq!(read(&mut device, "/dev0/3/0/3"), b"1.0.1");
-    // An empty URI resets to Idle; the package resource is write-only.
+    // A failed pull reports its result; an empty URI resets to Idle; Cancel gives 10.
+    device.handle_request(now, &pull);
+    device.firmware_download_finished(Some(0), Err(7));
+    assert_eq!(read(&mut device, "/dev0/5/0/3"), b"0");
+    assert_eq!(read(&mut device, "/dev0/5/0/5"), b"7");
+    device.handle_request(now, &pull);
     let reset = with_payload(request(RequestType::Put, "/dev0/5/0/1"), 0, b"");
+    let reply = device.handle_request(now, &reset);
     assert_eq!(
-        code(&device.handle_request(now, &reset)),
-        ResponseType::Changed
+        reply.action,
+        Some(DeviceAction::CancelDownload {
+            sub_device: Some(0)
+        })
     );
     assert_eq!(read(&mut device, "/dev0/5/0/3"), b"0");
     assert_eq!(read(&mut device, "/dev0/5/0/5"), b"0");
+    device.handle_request(now, &push);
+    let cancel = device.handle_request(now, &request(RequestType::Post, "/5/0/10"));
+    assert_eq!(code(&cancel), ResponseType::Changed);
+    assert_eq!(read(&mut device, "/5/0/3"), b"0");
+    assert_eq!(read(&mut device, "/5/0/5"), b"10");
+    // The package resource is write-only.
     let reply = device.handle_request(now, &request(RequestType::Get, "/5/0/0"));
     assert_eq!(code(&reply), ResponseType::MethodNotAllowed);
+}
+
+#[test]
+fn injected_firmware_failures_follow_the_profile() {
+    use crate::profile::FirmwareFailure;
+    let now = Instant::now();
+    let failing = |result, ratio| DeviceSpec {
+        firmware_failures: vec![FirmwareFailure { result, ratio }],
+        ..spec(0)
+    };
+    let push = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[1, 2, 3]);
+    let exec = request(RequestType::Post, "/5/0/2");
+    let read = |device: &mut Device, path: &str| {
+        device
+            .handle_request(now, &request(RequestType::Get, path))
+            .response
+            .payload
+    };
+    // Integrity failure: the download ends in Idle with result 5.
+    let mut device = Device::new(&failing(5, 1.0), now);
+    device.handle_request(now, &push);
+    assert_eq!(read(&mut device, "/5/0/3"), b"0");
+    assert_eq!(read(&mut device, "/5/0/5"), b"5");
+    // Update failure: the package stays (State 2) with result 8.
+    let mut device = Device::new(&failing(8, 1.0), now);
+    device.handle_request(now, &push);
+    assert_eq!(read(&mut device, "/5/0/3"), b"2");
+    device.handle_request(now, &exec);
+    device.finish_firmware_update(None);
+    assert_eq!(read(&mut device, "/5/0/3"), b"2");
+    assert_eq!(read(&mut device, "/5/0/5"), b"8");
+    assert_eq!(read(&mut device, "/3/0/3"), b"1.0.0", "no new firmware");
+    // A ratio of one half fails about half of the packages, reproducibly.
+    let outcomes = |seed| {
+        let mut device = Device::new(
+            &DeviceSpec {
+                seed,
+                ..failing(8, 0.5)
+            },
+            now,
+        );
+        (0..200)
+            .map(|_| {
+                device.handle_request(now, &push);
+                device.handle_request(now, &exec);
+                device.finish_firmware_update(None);
+                read(&mut device, "/5/0/5") == b"1"
+            })
+            .collect::<Vec<bool>>()
+    };
+    let successes = outcomes(1).iter().filter(|ok| **ok).count();
+    assert!((70..130).contains(&successes), "{successes}");
+    assert_eq!(outcomes(1), outcomes(1));
 }
 
 mod blockwise_transfers {
@@ -777,7 +992,7 @@ mod blockwise_transfers {
         }
         assert_eq!(
             device.sub_device(0).unwrap().file("big.bin"),
-            Some(file.as_slice())
+            Some(file.clone())
         );
         // Download: unasked, the first 1024 bytes come with Block2 and Size2.
         let reply = device.handle_request(now, &request(RequestType::Get, "/dev0/33000/0/9"));

@@ -1,4 +1,5 @@
-//! Write (replace or partial update) and Write-Attributes.
+//! Write (replace with PUT, partial update with POST on an instance), with the side effects
+//! of writing the firmware package or URI, the agent's file, the lifetime and the lights.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use super::DeviceAction;
 use super::handle::Failure;
 use super::message::{self, FormatOption};
+use crate::model::firmware::FirmwareState;
 use crate::model::{Node, ResourceValue, objects};
 
 /// The most instances a multiple-instance resource may hold after a Write.
@@ -28,21 +30,33 @@ pub(super) enum Mode {
 }
 
 /// One validated change.
-struct Change {
-    instance: u16,
-    resource: u16,
-    resource_instance: Option<u16>,
-    value: Value,
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Change {
+    pub(super) instance: u16,
+    pub(super) resource: u16,
+    pub(super) resource_instance: Option<u16>,
+    pub(super) value: Value,
+}
+
+/// What a write did beyond changing values, for the caller to finish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Written {
+    /// A side effect for the driver.
+    pub(super) action: Option<DeviceAction>,
+    /// A firmware package arrived through `/5/0/0` (true), or was reset with an empty one
+    /// or a single NUL byte (false).
+    pub(super) package: Option<bool>,
 }
 
 /// Writes the request payload under `path` (which exists).
 pub(super) fn write(
     node: &mut Node,
+    sub_device: Option<usize>,
     now: Instant,
     path: &Lwm2mPath,
     request: &Packet,
     mode: Mode,
-) -> Result<Option<DeviceAction>, Failure> {
+) -> Result<Written, Failure> {
     let format = match message::format_option(request, CoapOption::ContentFormat) {
         FormatOption::Known(ContentFormat::LinkFormat) | FormatOption::Unknown(_) => {
             return Err(ResponseType::UnsupportedContentFormat);
@@ -51,12 +65,24 @@ pub(super) fn write(
         FormatOption::Absent if path.resource.is_some() => ContentFormat::TextPlain,
         FormatOption::Absent => ContentFormat::Tlv,
     };
+    let changes = decode_changes(node, format, path, &request.payload)?;
+    check_special(node, path.object, &changes)?;
+    Ok(apply(node, sub_device, now, path, mode, changes))
+}
+
+/// Decodes and validates the records of a Write (or of a Create into a new instance).
+pub(super) fn decode_changes(
+    node: &Node,
+    format: ContentFormat,
+    path: &Lwm2mPath,
+    payload: &[u8],
+) -> Result<Vec<Change>, Failure> {
     let tree = &node.tree;
     let types = |p: &Lwm2mPath| {
         let resource = tree.resource(p.object, p.instance?, p.resource?)?;
         Some(resource.kind)
     };
-    let records = match codec::decode(format, path, &request.payload, &types) {
+    let records = match codec::decode(format, path, payload, &types) {
         Ok(records) => records,
         Err(CodecError::Unsupported { .. }) => {
             return Err(ResponseType::UnsupportedContentFormat);
@@ -66,12 +92,10 @@ pub(super) fn write(
     if records.is_empty() {
         return Err(ResponseType::BadRequest);
     }
-    let changes = records
+    records
         .iter()
         .map(|record| validate(node, path, record))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_special(path.object, &changes)?;
-    Ok(apply(node, now, path, mode, changes))
+        .collect()
 }
 
 fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Failure> {
@@ -107,17 +131,49 @@ fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Fa
 /// The log levels `/33000/0/4` accepts.
 pub const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "critical"];
 
-/// Resource-specific value constraints.
-fn check_special(object: u16, changes: &[Change]) -> Result<(), Failure> {
+/// Resource-specific value constraints, checked before anything changes.
+fn check_special(node: &Node, object: u16, changes: &[Change]) -> Result<(), Failure> {
+    let updating = node.firmware_state() == FirmwareState::Updating;
+    let selects_file = changes.iter().any(|change| {
+        change.resource == objects::AGENT_FILE_PATH
+            && matches!(&change.value, Value::String(name) if !name.is_empty())
+    });
+    let file_selected = matches!(
+        node.tree.get(objects::AGENT, 0, objects::AGENT_FILE_PATH),
+        Some(Value::String(name)) if !name.is_empty()
+    );
     for change in changes {
         let bad = match (object, change.resource, &change.value) {
             (objects::SERVER, objects::SERVER_LIFETIME, Value::Integer(secs)) => *secs < 1,
-            (objects::SERVER, 7, Value::String(binding)) => binding.is_empty(),
+            (
+                objects::SERVER,
+                objects::SERVER_DEFAULT_PMIN | objects::SERVER_DEFAULT_PMAX,
+                Value::Integer(secs),
+            ) => !(0..=i64::from(u32::MAX)).contains(secs),
+            (objects::SERVER, objects::SERVER_BINDING, Value::String(binding)) => {
+                binding.is_empty() || !binding.chars().all(|c| "UTSNQ".contains(c))
+            }
             (objects::AGENT, 4, Value::String(level)) => !LOG_LEVELS.contains(&level.as_str()),
+            (objects::AGENT, objects::AGENT_FILE_DATA, _) => !(selects_file || file_selected),
+            (objects::LIGHT_CONTROL, objects::LIGHT_DIMMER, Value::Integer(level)) => {
+                !(0..=100).contains(level)
+            }
+            (objects::LIGHT_CONTROL, objects::LIGHT_ON_TIME, Value::Integer(secs)) => *secs < 0,
+            (objects::FIRMWARE, objects::FIRMWARE_PACKAGE_URI, Value::String(uri)) => {
+                uri.len() > 255
+            }
             _ => false,
         };
         if bad {
             return Err(ResponseType::BadRequest);
+        }
+        let firmware_input = object == objects::FIRMWARE
+            && matches!(
+                change.resource,
+                objects::FIRMWARE_PACKAGE | objects::FIRMWARE_PACKAGE_URI
+            );
+        if firmware_input && updating {
+            return Err(ResponseType::MethodNotAllowed);
         }
     }
     Ok(())
@@ -125,13 +181,14 @@ fn check_special(object: u16, changes: &[Change]) -> Result<(), Failure> {
 
 fn apply(
     node: &mut Node,
+    sub_device: Option<usize>,
     now: Instant,
     path: &Lwm2mPath,
     mode: Mode,
     changes: Vec<Change>,
-) -> Option<DeviceAction> {
+) -> Written {
     let object = path.object;
-    let mut action = None;
+    let mut written = Written::default();
     let mut replaced: BTreeMap<(u16, u16), BTreeMap<u16, Value>> = BTreeMap::new();
     let touched: Vec<u16> = changes.iter().map(|change| change.resource).collect();
     for change in changes {
@@ -143,11 +200,11 @@ fn apply(
                     }
                     continue;
                 }
-                if let (objects::SERVER, objects::SERVER_LIFETIME, Value::Integer(secs)) =
-                    (object, change.resource, &change.value)
+                if let (objects::SERVER, objects::SERVER_LIFETIME, Value::Integer(secs), None) =
+                    (object, change.resource, &change.value, sub_device)
                 {
                     let secs = u64::try_from(*secs).unwrap_or(1);
-                    action = Some(DeviceAction::LifetimeChanged(Duration::from_secs(secs)));
+                    written.action = Some(DeviceAction::LifetimeChanged(Duration::from_secs(secs)));
                 }
                 node.tree
                     .set(object, change.instance, change.resource, change.value);
@@ -161,18 +218,42 @@ fn apply(
         }
     }
     if object == objects::FIRMWARE {
-        for resource in [objects::FIRMWARE_PACKAGE, objects::FIRMWARE_PACKAGE_URI] {
-            if touched.contains(&resource) {
-                node.firmware_written(resource);
+        if touched.contains(&objects::FIRMWARE_PACKAGE) {
+            let delivered = match node
+                .tree
+                .get(objects::FIRMWARE, 0, objects::FIRMWARE_PACKAGE)
+            {
+                Some(Value::Opaque(bytes)) => !bytes.is_empty() && bytes.as_slice() != [0],
+                _ => false,
+            };
+            // The package itself is not kept: only its arrival matters.
+            node.tree.set(
+                objects::FIRMWARE,
+                0,
+                objects::FIRMWARE_PACKAGE,
+                Value::Opaque(Vec::new()),
+            );
+            written.package = Some(delivered);
+            written.action = Some(DeviceAction::CancelDownload { sub_device });
+        } else if touched.contains(&objects::FIRMWARE_PACKAGE_URI) {
+            match node
+                .tree
+                .get(objects::FIRMWARE, 0, objects::FIRMWARE_PACKAGE_URI)
+            {
+                Some(Value::String(uri)) if !uri.is_empty() => {
+                    let uri = uri.clone();
+                    node.firmware_download_started();
+                    written.action = Some(DeviceAction::DownloadFirmware { sub_device, uri });
+                }
+                _ => {
+                    node.firmware_reset(crate::model::firmware::result::INITIAL);
+                    written.action = Some(DeviceAction::CancelDownload { sub_device });
+                }
             }
         }
     }
-    if object == objects::AGENT {
-        if touched.contains(&objects::AGENT_FILE_DATA) {
-            node.store_file();
-        } else if touched.contains(&objects::AGENT_FILE_PATH) {
-            node.select_file();
-        }
+    if object == objects::AGENT && touched.contains(&objects::AGENT_FILE_DATA) {
+        node.store_file();
     }
     let whole_resource = path.resource.is_some() && path.resource_instance.is_none();
     for ((instance, resource), values) in replaced {
@@ -190,7 +271,10 @@ fn apply(
             }
         }
     }
-    action
+    if object == objects::LIGHT_CONTROL {
+        node.lights_written(now);
+    }
+    written
 }
 
 /// Converts a decoded value to the resource's declared type, when it is lossless.
@@ -232,49 +316,4 @@ fn float_to_int(v: f64) -> Option<i64> {
     let in_range = v.is_finite() && v.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&v);
     #[allow(clippy::cast_possible_truncation)]
     in_range.then_some(v as i64)
-}
-
-/// The attributes Write-Attributes accepts (LwM2M 1.1 §5.1.2).
-const ATTRIBUTES: [&str; 7] = ["pmin", "pmax", "gt", "lt", "st", "epmin", "epmax"];
-
-/// What a Write-Attributes request says about `pmax`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Pmax {
-    /// Not mentioned.
-    Unchanged,
-    /// Bare `pmax`: remove it.
-    Cleared,
-    /// `pmax=N` seconds.
-    Set(u32),
-}
-
-/// Validates Write-Attributes query parameters (`pmin=10`, `gt=3.5`, bare `pmax` clears) and
-/// returns what they say about `pmax` (the notification period the device uses).
-pub(super) fn write_attributes(query: &[String]) -> Result<Pmax, Failure> {
-    let mut pmax = Pmax::Unchanged;
-    for parameter in query {
-        let (key, value) = match parameter.split_once('=') {
-            Some((key, value)) => (key, Some(value)),
-            None => (parameter.as_str(), None),
-        };
-        if !ATTRIBUTES.contains(&key) {
-            return Err(ResponseType::BadRequest);
-        }
-        let Some(value) = value else {
-            if key == "pmax" {
-                pmax = Pmax::Cleared;
-            }
-            continue;
-        };
-        let number: f64 = value.parse().map_err(|_| ResponseType::BadRequest)?;
-        let integral = matches!(key, "pmin" | "pmax" | "epmin" | "epmax");
-        if !number.is_finite() || (integral && (number < 0.0 || number.fract() != 0.0)) {
-            return Err(ResponseType::BadRequest);
-        }
-        if key == "pmax" {
-            let seconds = value.parse::<u32>().map_err(|_| ResponseType::BadRequest)?;
-            pmax = Pmax::Set(seconds);
-        }
-    }
-    Ok(pmax)
 }

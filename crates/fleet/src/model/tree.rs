@@ -159,6 +159,16 @@ impl ObjectTree {
         self.instance(object, instance)?.get(&resource)
     }
 
+    /// Object `id`, mutably.
+    pub fn object_mut(&mut self, id: u16) -> Option<&mut Object> {
+        self.objects.get_mut(&id)
+    }
+
+    /// Instance `instance` of object `object`, mutably.
+    pub fn instance_mut(&mut self, object: u16, instance: u16) -> Option<&mut Instance> {
+        self.objects.get_mut(&object)?.instances.get_mut(&instance)
+    }
+
     /// A resource, mutably.
     pub fn resource_mut(
         &mut self,

@@ -1,7 +1,13 @@
 //! The tokio driver of one device: it owns the device's socket, its CoAP endpoint, its data
-//! model and its registration client, and sleeps on one timer (the earliest of the
-//! endpoint's deadline, the next delayed reply, the next registration request and the end of
-//! a reboot). An idle device costs one pending timer and one pending receive.
+//! model, its registration client, its observations and its firmware downloads, and sleeps
+//! on one timer: the earliest of the endpoint's deadline, the next delayed reply, the next
+//! observation to look at, the next registration request, a sub-device's firmware install,
+//! the next churn event and the end of a reboot or an offline period. An idle device costs
+//! one pending timer (often none) and one pending receive.
+
+mod firmware;
+mod lifecycle;
+mod requests;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -9,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coap_lite::{MessageClass, Packet, RequestType, ResponseType};
+use coap_lite::Packet;
 use fleetbench_lwm2m::clock::Clock;
 use fleetbench_lwm2m::coap::{
     Endpoint, EndpointConfig, Event, ExchangeId, RequestId, RequestOptions,
@@ -18,11 +24,14 @@ use fleetbench_lwm2m::transport::DatagramTransport;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::device::{Device, DeviceAction, message};
-use crate::observe::{self, Observations, ObserveRequest};
-use crate::profile::{Behaviour, Disposition};
+use crate::device::{Device, DeviceAction};
+use crate::observe::Observations;
+use crate::profile::Behaviour;
 use crate::registration::{Outcome, Registration};
 use crate::stats::FleetCounters;
+
+use firmware::Downloads;
+use lifecycle::{Churn, QueueMode};
 
 /// Replies at least this late are sent as separate responses after an empty ACK; shorter
 /// delays are piggy-backed on the ACK (the server will not have retransmitted yet).
@@ -37,6 +46,9 @@ pub const RECEIVE_ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Receive buffer per device: larger than any message the endpoint accepts.
 pub const RECEIVE_BUFFER: usize = 2048;
+
+/// Block size a device asks for when it pulls a firmware package.
+pub const PULL_BLOCK_SIZE: usize = 1024;
 
 /// What all device tasks of a fleet share.
 #[derive(Debug)]
@@ -68,6 +80,8 @@ pub struct DeviceDriver<T: DatagramTransport> {
     socket: T,
     server: SocketAddr,
     endpoint: Endpoint,
+    endpoint_config: EndpointConfig,
+    endpoint_seed: u64,
     device: Device,
     behaviour: Behaviour,
     registration: Registration,
@@ -75,8 +89,13 @@ pub struct DeviceDriver<T: DatagramTransport> {
     counted_registered: bool,
     delayed: BinaryHeap<Reverse<DelayedReply>>,
     observations: Observations,
+    downloads: Downloads,
+    installs: Vec<(Instant, usize)>,
     next_sequence: u64,
     silent_until: Option<Instant>,
+    offline_until: Option<Instant>,
+    churn: Churn,
+    queue: Option<QueueMode>,
     reboots: u64,
     last_retransmissions: u64,
     stopping_deadline: Option<Instant>,
@@ -95,16 +114,20 @@ pub struct DriverParts<T> {
     pub server: SocketAddr,
     /// Message-layer parameters.
     pub endpoint_config: EndpointConfig,
-    /// Seed of the message layer.
+    /// Seed of the message layer (each boot derives its own from it).
     pub endpoint_seed: u64,
     /// The data model.
     pub device: Device,
-    /// Response delays and failures.
+    /// Response delays, failures and churn.
     pub behaviour: Behaviour,
     /// The registration client.
     pub registration: Registration,
     /// Longest wait for the De-register answer at shutdown.
     pub deregister_timeout: Duration,
+    /// Queue mode: the awake window after each uplink (`None`: always reachable).
+    pub queue_awake_window: Option<Duration>,
+    /// Seed of the churn schedule.
+    pub churn_seed: u64,
     /// Counters and the registered count.
     pub shared: Arc<Shared>,
     /// The clock.
@@ -142,10 +165,14 @@ impl Ord for DelayedReply {
 impl<T: DatagramTransport> DeviceDriver<T> {
     /// A driver from its parts.
     pub fn new(parts: DriverParts<T>) -> Self {
+        let now = parts.clock.now();
+        let churn = Churn::new(&parts.behaviour.profile().churn, parts.churn_seed, now);
         Self {
             socket: parts.socket,
             server: parts.server,
-            endpoint: Endpoint::new(parts.endpoint_config, parts.endpoint_seed),
+            endpoint: Endpoint::new(parts.endpoint_config.clone(), parts.endpoint_seed),
+            endpoint_config: parts.endpoint_config,
+            endpoint_seed: parts.endpoint_seed,
             device: parts.device,
             behaviour: parts.behaviour,
             registration: parts.registration,
@@ -153,8 +180,13 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             counted_registered: false,
             delayed: BinaryHeap::new(),
             observations: Observations::new(),
+            downloads: Downloads::default(),
+            installs: Vec::new(),
             next_sequence: 0,
             silent_until: None,
+            offline_until: None,
+            churn,
+            queue: parts.queue_awake_window.map(QueueMode::new),
             reboots: 0,
             last_retransmissions: 0,
             stopping_deadline: None,
@@ -215,15 +247,29 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         if self.silent_until.is_some() {
             return;
         }
+        if self.offline_until.is_some() {
+            FleetCounters::bump(&self.shared.counters.dropped_while_offline);
+            return;
+        }
+        if let Some(queue) = &self.queue
+            && !queue.is_awake(now)
+        {
+            FleetCounters::bump(&self.shared.counters.dropped_while_asleep);
+            return;
+        }
         self.endpoint.receive(now, peer, datagram);
     }
 
     fn on_timer(&mut self, now: Instant) {
+        self.churn_events(now);
         if let Some(until) = self.silent_until {
             if now >= until {
                 self.wake(now);
             }
             return;
+        }
+        if self.offline_until.is_some_and(|until| now >= until) {
+            self.offline_until = None;
         }
         if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
             self.endpoint.handle_timeout(now);
@@ -231,23 +277,27 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        let churn = self.churn.next_event();
         if let Some(until) = self.silent_until {
-            return Some(
-                self.receive_paused_until
-                    .map_or(until, |pause| pause.min(until)),
-            );
+            return [Some(until), self.receive_paused_until, churn]
+                .into_iter()
+                .flatten()
+                .min();
         }
         [
             self.receive_paused_until,
             self.endpoint.poll_timeout(),
             self.delayed.peek().map(|Reverse(reply)| reply.at),
             self.observations.poll_timeout(),
+            self.installs.iter().map(|(at, _)| *at).min(),
             if self.registration_request.is_none() && self.stopping_deadline.is_none() {
                 self.registration.poll_timeout()
             } else {
                 None
             },
             self.stopping_deadline,
+            self.offline_until,
+            churn,
         ]
         .into_iter()
         .flatten()
@@ -266,8 +316,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             self.finished = true;
             return;
         }
-        // Each round either consumes an event, a due reply or sends a registration request;
-        // the bound only guards against a logic error looping forever.
+        // Each round either consumes an event, a due reply, due notifications, a due install
+        // or sends a registration request; the bound only guards against a logic error
+        // looping forever.
         for _ in 0..1024 {
             let mut progressed = false;
             while let Some(event) = self.endpoint.poll_event() {
@@ -290,9 +341,16 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                     }
                 }
             }
-            for due in self.observations.due(now) {
+            if self.finish_installs(now) {
                 progressed = true;
-                self.notify(now, due);
+            }
+            let observations_due = self.observations.has_changes()
+                || self.observations.poll_timeout().is_some_and(|at| at <= now);
+            if observations_due {
+                progressed = true;
+                for notification in self.observations.poll(now, &mut self.device) {
+                    self.notify(now, notification);
+                }
             }
             let registration_due = self.registration.poll_timeout().is_some_and(|at| at <= now);
             if registration_due
@@ -338,10 +396,13 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 let outcome = self.registration.on_failure(now);
                 self.on_outcome(outcome);
             }
+            Event::Response {
+                request, packet, ..
+            } => self.on_download_response(now, request, Some(&packet)),
+            Event::Failed { request, .. } => self.on_download_response(now, request, None),
             Event::NotificationRejected { peer, token } => {
                 self.observations.cancel(peer, &token);
             }
-            Event::Response { .. } | Event::Failed { .. } => {}
         }
     }
 
@@ -362,182 +423,16 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         self.set_registered(self.registration.is_registered());
     }
 
-    fn on_request(
-        &mut self,
-        now: Instant,
-        exchange: ExchangeId,
-        peer: SocketAddr,
-        packet: &Packet,
-    ) {
-        let counters = &self.shared.counters;
-        FleetCounters::bump(&counters.requests_received);
-        match self.behaviour.decide() {
-            Disposition::NoReply => {
-                FleetCounters::bump(&counters.requests_dropped);
-                self.endpoint.abandon(exchange);
-            }
-            Disposition::Fail { delay } => {
-                FleetCounters::bump(&counters.errors_injected);
-                let response = message::empty(ResponseType::InternalServerError);
-                self.schedule(now, delay, exchange, response, None);
-            }
-            Disposition::Answer { delay } => {
-                let mut reply = self.device.handle_request(now, packet);
-                self.observe(now, peer, packet, &mut reply.response);
-                self.schedule(now, delay, exchange, reply.response, reply.action);
-            }
-        }
-    }
-
-    /// Registers or cancels an observation for a GET with an Observe option.
-    fn observe(&mut self, now: Instant, peer: SocketAddr, request: &Packet, response: &mut Packet) {
-        let is_get = request.header.code == MessageClass::Request(RequestType::Get);
-        if !is_get {
-            return;
-        }
-        match observe::observe_request(request) {
-            ObserveRequest::None => {}
-            ObserveRequest::Deregister => {
-                self.observations.cancel(peer, request.get_token());
-            }
-            ObserveRequest::Register => {
-                if message::response_code(response) != Some(ResponseType::Content) {
-                    return;
-                }
-                let period = self
-                    .device
-                    .pmax_for(request)
-                    .unwrap_or(self.behaviour.profile().notification_period);
-                if let Some(sequence) = self.observations.register(now, peer, request, period) {
-                    observe::set_observe(response, sequence);
-                }
-            }
-        }
-    }
-
-    /// Sends one notification: the current value, or the error that ends the observation.
-    fn notify(&mut self, now: Instant, due: observe::DueNotification) {
-        let mut response = self.device.handle_request(now, &due.request).response;
-        if message::response_code(&response) == Some(ResponseType::Content) {
-            observe::set_observe(&mut response, due.sequence);
-        } else {
-            self.observations.cancel(due.peer, &due.token);
-        }
-        if self
-            .endpoint
-            .send_notification(now, due.peer, &due.token, response, due.confirmable)
-            .is_ok()
-        {
-            FleetCounters::bump(&self.shared.counters.notifications_sent);
-        }
-    }
-
-    fn schedule(
-        &mut self,
-        now: Instant,
-        delay: Duration,
-        exchange: ExchangeId,
-        response: Packet,
-        action: Option<DeviceAction>,
-    ) {
-        if delay.is_zero() {
-            self.respond(now, exchange, response, action);
-            return;
-        }
-        if self.delayed.len() >= MAX_DELAYED_REPLIES {
-            FleetCounters::bump(&self.shared.counters.overload_rejections);
-            let busy = message::empty(ResponseType::ServiceUnavailable);
-            self.respond(now, exchange, busy, None);
-            return;
-        }
-        if delay >= SEPARATE_RESPONSE_THRESHOLD {
-            self.endpoint.accept_later(exchange);
-        }
-        let sequence = self.next_sequence;
-        self.next_sequence = self.next_sequence.wrapping_add(1);
-        self.delayed.push(Reverse(DelayedReply {
-            at: now + delay,
-            sequence,
-            exchange,
-            response,
-            action,
-        }));
-    }
-
-    fn respond(
-        &mut self,
-        now: Instant,
-        exchange: ExchangeId,
-        response: Packet,
-        action: Option<DeviceAction>,
-    ) {
-        self.endpoint.respond(now, exchange, response);
-        FleetCounters::bump(&self.shared.counters.requests_answered);
-        match action {
-            Some(DeviceAction::Reboot) if self.stopping_deadline.is_none() => self.reboot(now),
-            Some(DeviceAction::FirmwareUpdate) => {
-                if self.stopping_deadline.is_none() {
-                    self.reboot(now);
-                } else {
-                    self.device.finish_firmware_update();
-                }
-            }
-            Some(DeviceAction::RegistrationUpdate) => self.registration.trigger_update(now),
-            Some(DeviceAction::LifetimeChanged(lifetime)) => {
-                self.registration.set_lifetime(now, lifetime);
-            }
-            Some(DeviceAction::Reboot | DeviceAction::SubDeviceReboot(_)) | None => {}
-        }
-    }
-
-    /// Goes silent for the reboot downtime: pending replies are lost, the registration is
-    /// forgotten, and a Register follows when the device is back.
-    fn reboot(&mut self, now: Instant) {
-        FleetCounters::bump(&self.shared.counters.reboots);
-        let until = now + self.behaviour.profile().reboot_downtime;
-        self.silent_until = Some(until);
-        self.delayed.clear();
-        self.observations.clear();
-        self.registration_request = None;
-        self.registration.restart(until);
-        self.set_registered(false);
-    }
-
-    /// Back from a reboot. The CoAP endpoint is kept: a fresh one would restart its message
-    /// IDs towards the server at the same value as before the reboot (the endpoint seeds the
-    /// first MID of a peer only for responses), and the server's deduplication would take
-    /// the new Register for a retransmission of the old one.
-    fn wake(&mut self, now: Instant) {
-        self.silent_until = None;
-        self.reboots += 1;
-        self.device.finish_firmware_update();
-        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
-            self.endpoint.handle_timeout(now);
-        }
-    }
-
-    fn begin_stop(&mut self, now: Instant) {
-        self.stopping_deadline = Some(now + self.deregister_timeout);
-        if let Some(request) = self.registration_request.take() {
-            self.endpoint.cancel(now, request);
-        }
-        if self.silent_until.is_some() {
-            self.finished = true;
-            return;
-        }
-        match self.registration.deregister() {
-            Some(packet) => {
-                let id =
-                    self.endpoint
-                        .send_request(now, self.server, packet, RequestOptions::default());
-                self.registration_request = Some(id);
-            }
-            None => self.finished = true,
-        }
-    }
-
     async fn flush(&mut self) {
+        let now = self.clock.now();
         while let Some(transmit) = self.endpoint.poll_transmit() {
+            if self.offline_until.is_some() {
+                FleetCounters::bump(&self.shared.counters.dropped_while_offline);
+                continue;
+            }
+            if let Some(queue) = &mut self.queue {
+                queue.uplink(now);
+            }
             if self
                 .socket
                 .send_to(&transmit.bytes, transmit.peer)
