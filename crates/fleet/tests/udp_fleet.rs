@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
-use fleetbench_fleet::{FleetConfig, start};
+use fleetbench_fleet::{
+    BehaviourProfile, FleetConfig, LinkImpairment, LinkProfile, SubDeviceMode, start,
+    sub_device_name,
+};
 use fleetbench_lwm2m::coap::RequestOptions;
 use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, ServiceConfig};
 use fleetbench_lwm2m::codec;
@@ -58,8 +61,13 @@ fn response(code: ResponseType) -> Packet {
 /// Starts a server that accepts every registration (location `rd/<n>`) and reports what it
 /// saw on a channel.
 async fn server() -> (CoapService, CoapClient, mpsc::Receiver<Seen>) {
+    server_with(ServiceConfig::default()).await
+}
+
+/// [`server`] with its own CoAP parameters.
+async fn server_with(config: ServiceConfig) -> (CoapService, CoapClient, mpsc::Receiver<Seen>) {
     let (service, client, mut incoming) =
-        CoapService::bind("127.0.0.1:0".parse().unwrap(), ServiceConfig::default(), 7)
+        CoapService::bind("127.0.0.1:0".parse().unwrap(), config, 7)
             .await
             .unwrap();
     let (seen_tx, seen_rx) = mpsc::channel(256);
@@ -306,4 +314,174 @@ async fn invalid_config_names_the_field() {
     };
     let error = start(config).await.unwrap_err();
     assert!(error.to_string().contains("failure_ratio"), "{error}");
+}
+
+/// Collects `count` Register events: endpoint name → (peer, links).
+async fn registers(
+    seen: &mut mpsc::Receiver<Seen>,
+    count: usize,
+) -> HashMap<String, (SocketAddr, String)> {
+    let mut out = HashMap::new();
+    while out.len() < count {
+        match timeout(WAIT, seen.recv()).await.unwrap().unwrap() {
+            Seen::Register {
+                params,
+                peer,
+                links,
+                ..
+            } => {
+                out.insert(params.endpoint, (peer, links));
+            }
+            other => panic!("expected Registers, got {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_endpoint_sub_devices_register_from_their_own_sockets() {
+    let (service, client, mut seen) = server().await;
+    let config = FleetConfig {
+        server: service.local_addr(),
+        devices: 2,
+        sub_devices: 2,
+        sub_device_mode: SubDeviceMode::PerEndpoint,
+        endpoint_prefix: "pe-".to_owned(),
+        registration_spread: Duration::from_millis(100),
+        ..FleetConfig::default()
+    };
+    let fleet = start(config).await.unwrap();
+    assert_eq!(fleet.endpoint_count(), 6);
+    fleet.wait_registered(WAIT).await.unwrap();
+    let peers = registers(&mut seen, 6).await;
+    for index in 0..2 {
+        let gateway = format!("pe-{index:06}");
+        let (peer, links) = &peers[&gateway];
+        assert_eq!(fleet.device_address(index), Some(*peer));
+        assert!(links.contains("</25>;ver=2.0"), "{links}");
+        assert!(
+            !links.contains("</25/0>"),
+            "no Object 25 instances: {links}"
+        );
+        for k in 0..2 {
+            let name = sub_device_name(&gateway, k);
+            let (sub_peer, sub_links) = &peers[&name];
+            assert_eq!(fleet.sub_device_address(index, k), Some(*sub_peer));
+            assert_ne!(sub_peer, peer);
+            assert!(
+                sub_links
+                    .starts_with("</>;rt=\"oma.lwm2m\";ct=110,</1>;ver=1.1,</1/0>,</3/0>,</4/0>"),
+                "{sub_links}"
+            );
+            assert!(sub_links.contains("</3304/0>,</3311/0>"), "{sub_links}");
+            assert!(!sub_links.contains("</25"), "{sub_links}");
+        }
+    }
+    assert_eq!(fleet.sub_device_address(0, 2), None);
+    let sub = fleet.sub_device_address(1, 1).unwrap();
+    let answer = ask(&client, sub, get("/3/0/2", None)).await;
+    assert_eq!(answer.payload, b"SN-pe-000001-SUB1");
+    let answer = ask(&client, sub, get("/3311/0/5850", None)).await;
+    assert_eq!(answer.payload, b"0");
+    let stats = fleet.stats_handle();
+    timeout(WAIT, fleet.shutdown()).await.unwrap();
+    assert_eq!(stats.snapshot().deregistrations, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_spread_over_loopback_addresses_beyond_a_per_address_cap() {
+    let (service, client, mut seen) = server().await;
+    let config = FleetConfig {
+        server: service.local_addr(),
+        devices: 5,
+        max_sockets_per_ip: Some(2),
+        endpoint_prefix: "cap-".to_owned(),
+        registration_spread: Duration::from_millis(100),
+        ..FleetConfig::default()
+    };
+    let fleet = start(config).await.unwrap();
+    let ips: Vec<String> = (0..5)
+        .map(|i| fleet.device_address(i).unwrap().ip().to_string())
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            "127.0.0.1",
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.0.0.2",
+            "127.0.0.3"
+        ]
+    );
+    fleet.wait_registered(WAIT).await.unwrap();
+    let peers = registers(&mut seen, 5).await;
+    for index in 0..5 {
+        let (peer, _) = peers[&format!("cap-{index:06}")];
+        assert_eq!(
+            Some(peer),
+            fleet.device_address(index),
+            "the server sees the spread address"
+        );
+    }
+    // Object 4 reports the address the device sends from.
+    let device = fleet.device_address(4).unwrap();
+    let answer = ask(&client, device, get("/4/0/4/0", None)).await;
+    assert_eq!(answer.payload, b"127.0.0.3");
+    timeout(WAIT, fleet.shutdown()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_link_is_survived_by_retransmissions() {
+    let fast = fleetbench_lwm2m::coap::EndpointConfig {
+        ack_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let (service, client, _seen) = server_with(ServiceConfig {
+        endpoint: fast.clone(),
+        ..ServiceConfig::default()
+    })
+    .await;
+    let lossy = LinkImpairment {
+        loss: 0.3,
+        duplicate: 0.2,
+        ..LinkImpairment::default()
+    };
+    let config = FleetConfig {
+        server: service.local_addr(),
+        devices: 4,
+        seed: 3,
+        endpoint_prefix: "lossy-".to_owned(),
+        registration_spread: Duration::from_millis(50),
+        coap: fast,
+        profile: BehaviourProfile {
+            link: LinkProfile {
+                uplink: lossy.clone(),
+                downlink: lossy,
+            },
+            ..BehaviourProfile::default()
+        },
+        ..FleetConfig::default()
+    };
+    let fleet = start(config).await.unwrap();
+    fleet.wait_registered(WAIT).await.unwrap();
+    let device = fleet.device_address(0).unwrap();
+    for _ in 0..10 {
+        // Both sides retransmit after 100 ms; an exchange may still fail on a bad run.
+        let answer = timeout(
+            Duration::from_secs(20),
+            client.request(device, get("/3/0/0", None), RequestOptions::default()),
+        )
+        .await
+        .unwrap();
+        if let Ok(answer) = answer {
+            assert_eq!(answer.payload, b"fleetbench");
+        }
+    }
+    let stats = fleet.stats();
+    assert!(stats.datagrams_lost > 0, "{stats:?}");
+    assert!(stats.datagrams_duplicated > 0, "{stats:?}");
+    assert!(stats.retransmissions > 0, "{stats:?}");
+    timeout(Duration::from_secs(20), fleet.shutdown())
+        .await
+        .unwrap();
 }
