@@ -1,6 +1,7 @@
 //! Interop: the fleet registers with a minimal LwM2M server written on aiocoap (an independent
-//! CoAP implementation), which then reads it in TLV, SenML JSON and text/plain and decodes the
-//! values with its own code. Needs python3 with aiocoap (scripts/install-test-deps.sh).
+//! CoAP implementation), which then reads it in TLV, SenML JSON, SenML CBOR and text/plain,
+//! discovers an object and observes the device clock, decoding everything with its own code.
+//! Needs python3 with aiocoap (scripts/install-test-deps.sh).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may panic
 
 use std::net::{SocketAddr, UdpSocket};
@@ -53,7 +54,7 @@ async fn aiocoap_server_registers_and_reads_the_fleet() {
     let fleet = start(config).await.unwrap();
 
     let mut outputs = Vec::new();
-    while outputs.len() < 4 {
+    while outputs.len() < 7 {
         let line = timeout(Duration::from_secs(60), lines.next_line())
             .await
             .expect("the aiocoap server answered in time")
@@ -71,6 +72,10 @@ async fn aiocoap_server_registers_and_reads_the_fleet() {
     assert_eq!(register["ep"], "interop-000000");
     assert_eq!(register["lwm2m"], "1.1");
     let links = outputs[0]["links"].as_str().unwrap();
+    assert!(
+        links.starts_with("</>;rt=\"oma.lwm2m\";ct=110,"),
+        "root link first: {links}"
+    );
     assert!(
         links.contains("</3/0>") && links.contains("</25/0>"),
         "{links}"
@@ -103,5 +108,27 @@ async fn aiocoap_server_registers_and_reads_the_fleet() {
         (-40.0..=85.0).contains(&sub_value),
         "sub-device temperature {sub_value}"
     );
+
+    let humidity = &outputs[4]["senml_cbor_dev0_3304_0"];
+    let value = humidity["/dev0/3304/0/5700"]
+        .as_f64()
+        .expect("a numeric /dev0/3304/0/5700 (the prefix is part of SenML names)");
+    assert!((0.0..=100.0).contains(&value), "humidity {value}");
+    assert_eq!(humidity["/dev0/3304/0/5701"], "%RH");
+
+    let discovered = outputs[5]["discover_3303"].as_str().unwrap();
+    assert!(
+        discovered.starts_with("</3303>,</3303/0>,</3303/0/5601>"),
+        "{discovered}"
+    );
+
+    let times: Vec<i64> = outputs[6]["observe_3_0_13"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
     fleet.shutdown().await;
 }

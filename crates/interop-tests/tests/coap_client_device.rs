@@ -1,6 +1,7 @@
 //! Interop: libcoap's `coap-client` (Debian libcoap3-bin) talks to a simulated device directly:
-//! reads, writes, executes and reads a sub-device resource through its Object 25 prefix.
-//! Needs coap-client (scripts/install-test-deps.sh).
+//! reads, writes, executes, reads a sub-device resource through its Object 25 prefix,
+//! observes a changing resource, and moves a large file both ways block-wise (Block1 up,
+//! Block2 down, 64-byte blocks). Needs coap-client (scripts/install-test-deps.sh).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may panic
 
 use std::net::SocketAddr;
@@ -83,7 +84,7 @@ async fn one_device() -> (CoapService, RunningFleet, SocketAddr) {
 async fn coap(device: SocketAddr, args: &[&str], path: &str) -> String {
     let uri = format!("coap://{device}/{path}");
     let output = timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         Command::new(coap_client())
             .args(["-B", "10"])
             .args(args)
@@ -133,6 +134,120 @@ async fn coap_client_reads_writes_and_executes_on_a_device() {
         "sub-device temperature {value}"
     );
 
+    fleet.shutdown().await;
+    registrar.shutdown().await;
+}
+
+#[tokio::test]
+async fn coap_client_observes_a_changing_resource() {
+    let (registrar, fleet, device) = one_device().await;
+    // The device clock (/3/0/13) changes every second: without attributes each change is
+    // notified. Observe for 4 s, one line per notification.
+    let output = coap(device, &["-m", "get", "-s", "4", "-w", "-A", "0"], "3/0/13").await;
+    let values: Vec<i64> = output
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect();
+    assert!(
+        values.len() >= 3,
+        "initial value + notifications: {output:?}"
+    );
+    assert!(
+        values.windows(2).all(|pair| pair[1] > pair[0]),
+        "increasing times: {values:?}"
+    );
+    // With pmax set on the manufacturer (which never changes), pmax alone drives notifications.
+    let set = coap(device, &["-m", "put"], "3/0/0?pmax=1").await;
+    assert!(!set.contains("4."), "Write-Attributes: {set}");
+    let output = coap(device, &["-m", "get", "-s", "3", "-w", "-v", "7"], "3/0/0").await;
+    // Verbosity 7 logs each received PDU: `v:1 t:NON c:2.05 i:ecec {01} [ Observe:1, ...`.
+    let responses: Vec<&str> = output.lines().filter(|l| l.contains(" c:2.05 ")).collect();
+    let observes: Vec<u32> = responses
+        .iter()
+        .filter_map(|line| {
+            let after = line.split("Observe:").nth(1)?;
+            after
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        observes.len() >= 3,
+        "the first response and notifications: {output}"
+    );
+    assert!(
+        responses.iter().skip(1).all(|line| line.contains("t:NON")),
+        "notifications are non-confirmable: {output}"
+    );
+    assert!(
+        observes.windows(2).all(|pair| pair[1] > pair[0]),
+        "increasing sequence: {observes:?}"
+    );
+    assert!(fleet.stats().notifications_sent >= 4);
+    fleet.shutdown().await;
+    registrar.shutdown().await;
+}
+
+#[tokio::test]
+async fn coap_client_moves_a_large_file_block_wise_both_ways() {
+    let (registrar, fleet, device) = one_device().await;
+    let dir = std::env::temp_dir().join(format!("fleetbench-interop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Download: a 20000-byte virtual file in 64-byte Block2 blocks.
+    let name = "/sim/20000";
+    let select = coap(device, &["-m", "put", "-t", "0", "-e", name], "33000/0/8").await;
+    assert!(!select.contains("4."), "select: {select}");
+    let downloaded = dir.join("download.bin");
+    let output = coap(
+        device,
+        &["-m", "get", "-b", "64", "-o", downloaded.to_str().unwrap()],
+        "33000/0/9",
+    )
+    .await;
+    let expected = fleetbench_fleet::model::files::virtual_file(name).unwrap();
+    let got = std::fs::read(&downloaded).unwrap_or_default();
+    assert_eq!(got.len(), expected.len(), "{output}");
+    assert!(got == expected, "the 20000 bytes arrived intact");
+    // Upload: 5000 bytes in 64-byte Block1 blocks to a new file on sub-device 0, then back.
+    let upload: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let source = dir.join("upload.bin");
+    std::fs::write(&source, &upload).unwrap();
+    coap(
+        device,
+        &["-m", "put", "-t", "0", "-e", "/tmp/up.bin"],
+        "dev0/33000/0/8",
+    )
+    .await;
+    let output = coap(
+        device,
+        &[
+            "-m",
+            "put",
+            "-t",
+            "42",
+            "-b",
+            "64",
+            "-f",
+            source.to_str().unwrap(),
+        ],
+        "dev0/33000/0/9",
+    )
+    .await;
+    assert!(!output.contains("4."), "upload: {output}");
+    let back = dir.join("back.bin");
+    coap(
+        device,
+        &["-m", "get", "-b", "256", "-o", back.to_str().unwrap()],
+        "dev0/33000/0/9",
+    )
+    .await;
+    assert!(
+        std::fs::read(&back).unwrap_or_default() == upload,
+        "the upload reads back"
+    );
+    std::fs::remove_dir_all(&dir).ok();
     fleet.shutdown().await;
     registrar.shutdown().await;
 }
