@@ -40,6 +40,13 @@ pub struct RunArgs {
     /// Where run directories are written.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+    /// Write the results into exactly this directory (must not exist or be empty) instead
+    /// of a new OUT/<run id>.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// No live progress (neither the bar on a terminal nor the periodic lines otherwise).
+    #[arg(long)]
+    pub quiet: bool,
     /// Target another gateway implementation's base URL instead of the embedded gateway.
     #[arg(long, requires_all = ["token", "lwm2m_server"])]
     pub target: Option<String>,

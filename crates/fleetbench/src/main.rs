@@ -5,6 +5,7 @@ mod cli;
 mod coap_url;
 mod commands;
 mod exit_code;
+mod progress;
 
 use std::process::ExitCode;
 

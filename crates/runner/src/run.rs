@@ -16,7 +16,7 @@ use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
 use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport};
 use crate::metrics::Recorder;
-use crate::metrics::timeline::{TIMELINE_INTERVAL, TimelineCollector};
+use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
 use crate::plan::{Plan, PlanError};
 use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
 use crate::scenario::{CompletionMode, Scenario, ScenarioError, Target};
@@ -55,6 +55,11 @@ pub struct RunOptions {
     pub abort: Option<AbortSignal>,
     /// Write `summary.json` and the histogram log (default true).
     pub write_files: bool,
+    /// Receives the run's progress after every interval (1 s).
+    pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+    /// Write into exactly this directory (created; must not exist or be empty) instead of a
+    /// new `<out_dir>/<run id>`.
+    pub run_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -64,6 +69,8 @@ impl Default for RunOptions {
             target: None,
             abort: None,
             write_files: true,
+            progress: None,
+            run_dir: None,
         }
     }
 }
@@ -181,7 +188,9 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
     }
     let mut abort = options.abort.clone().unwrap_or_else(AbortSignal::never);
 
-    let (run_dir, run_id) = if options.write_files {
+    let (run_dir, run_id) = if let (true, Some(dir)) = (options.write_files, &options.run_dir) {
+        (Some(exact_run_dir(dir)?), dir_name(dir))
+    } else if options.write_files {
         let id = report::run_id(time::OffsetDateTime::now_utc(), &scenario.name);
         let (dir, id) =
             report::new_run_dir(&options.out_dir, &id).map_err(|source| RunError::Io {
@@ -237,8 +246,11 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         plan,
         &resolved,
         &mut abort,
-        run_dir.as_ref(),
-        run_id,
+        Output {
+            run_dir: run_dir.as_ref(),
+            run_id,
+            progress: options.progress.clone(),
+        },
     )
     .await;
     if let Some(g) = gateway {
@@ -252,13 +264,47 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
     result
 }
 
+/// Where a run's results go.
+struct Output<'a> {
+    run_dir: Option<&'a PathBuf>,
+    run_id: String,
+    progress: Option<tokio::sync::watch::Sender<Progress>>,
+}
+
+/// Creates `dir` for [`RunOptions::run_dir`]: it must not exist or be empty.
+fn exact_run_dir(dir: &std::path::Path) -> Result<PathBuf, RunError> {
+    let invalid = |reason: String| RunError::InvalidOption {
+        option: "run directory".into(),
+        reason,
+    };
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(|e| invalid(format!("{} cannot be read: {e}", dir.display())))?;
+        if entries.next().is_some() {
+            return Err(invalid(format!(
+                "{} exists and is not empty",
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    Ok(dir.to_owned())
+}
+
+fn dir_name(dir: &std::path::Path) -> String {
+    dir.file_name()
+        .map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
 async fn run_with_target(
     scenario: &Scenario,
     plan: Plan,
     target: &Resolved,
     abort: &mut AbortSignal,
-    run_dir: Option<&PathBuf>,
-    run_id: String,
+    output: Output<'_>,
 ) -> Result<RunOutcome, RunError> {
     let fleets =
         embedded::start_fleets(&scenario.fleet, scenario.seed, target.lwm2m_server).await?;
@@ -267,7 +313,7 @@ async fn run_with_target(
         sub_devices = scenario.fleet.sub_device_count(),
         "fleet started"
     );
-    let result = run_with_fleet(scenario, plan, target, abort, run_dir, run_id, &fleets).await;
+    let result = run_with_fleet(scenario, plan, target, abort, output, &fleets).await;
     embedded::stop_fleets(fleets).await;
     result
 }
@@ -277,10 +323,14 @@ async fn run_with_fleet(
     plan: Plan,
     target: &Resolved,
     abort: &mut AbortSignal,
-    run_dir: Option<&PathBuf>,
-    run_id: String,
+    output: Output<'_>,
     fleets: &[fleetbench_fleet::RunningFleet],
 ) -> Result<RunOutcome, RunError> {
+    let Output {
+        run_dir,
+        run_id,
+        progress,
+    } = output;
     let setup_deadline = Instant::now() + scenario.fleet.registration_timeout;
     for f in fleets {
         let left = setup_deadline.saturating_duration_since(Instant::now());
@@ -319,8 +369,14 @@ async fn run_with_fleet(
     );
     let start = Instant::now() + START_LEAD;
     let started_wall = SystemTime::now() + START_LEAD;
+    let names = SeriesNames {
+        phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
+        commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
+    };
     let timeline = TimelineCollector::start(
         recorder.clone(),
+        names,
+        progress,
         start,
         TIMELINE_INTERVAL,
         run_dir.map(|d| d.join(report::HISTOGRAM_LOG)),
@@ -365,6 +421,10 @@ async fn run_with_fleet(
         report::write_histogram_log(dir, &metrics, scenario, started_wall, &durations)
             .map_err(io)?;
         report::write_timeline(dir, &timeline).map_err(io)?;
+        report::write_text(dir, report::JUNIT_FILE, &report::render_junit(&summary)).map_err(io)?;
+        let rows = report::aggregate::by_row(&metrics, scenario);
+        let html = report::html_report(&summary, &rows, scenario, &timeline);
+        report::write_text(dir, report::REPORT_FILE, &html).map_err(io)?;
     }
     let thresholds_passed = summary.thresholds_passed;
     Ok(RunOutcome {

@@ -9,7 +9,7 @@
 //!
 //! The same tolerances are stated in results/README.md.
 //!
-//! Devices are many (400 per class) and the rate low (50/s per class), so that two commands
+//! Devices are many (500 per class) and the rate low (50/s per class), so that two commands
 //! rarely reach the same device within 20 ms: the gateway's CoAP layer sends at most one
 //! request at a time to a device (NSTART = 1, RFC 7252 §4.7), so such a pair measures up to
 //! 40 ms, correctly, but that is a queueing effect, not the device delay under test. (The
@@ -31,7 +31,7 @@ fn scenario(mode: &str) -> Scenario {
         r#"
 name = "truth-{mode}"
 seed = 11
-duration = "4s"
+duration = "5s"
 load = {{ model = "constant", rate = 100 }}
 
 [fleet]
@@ -40,12 +40,12 @@ registration_timeout = "30s"
 
 [[fleet.classes]]
 name = "zero"
-count = 400
+count = 500
 profile = {{ delay = {{ distribution = "fixed", value = "0ms" }} }}
 
 [[fleet.classes]]
 name = "twenty"
-count = 400
+count = 500
 profile = {{ delay = {{ distribution = "fixed", value = "20ms" }} }}
 
 [poll]
@@ -91,7 +91,7 @@ async fn measure(mode: &str) -> Summary {
 fn check(s: &Summary, expected_mode: &str) {
     assert_eq!(s.completion.used, expected_mode);
     let c = &s.total.counts;
-    assert_eq!((c.sent, c.success), (400, 400), "{:?}", s.errors);
+    assert_eq!((c.sent, c.success), (500, 500), "{:?}", s.errors);
     let row = |label: &str| {
         s.rows
             .iter()
@@ -130,10 +130,10 @@ fn check(s: &Summary, expected_mode: &str) {
 async fn a_20ms_device_measures_20ms_plus_the_base_overhead() {
     let s = measure("events").await;
     check(&s, "events");
-    assert_eq!(s.total.counts.completed_via_event, 400);
+    assert_eq!(s.total.counts.completed_via_event, 500);
 
     let s = measure("poll").await;
     check(&s, "poll");
     assert_eq!(s.total.counts.completed_via_event, 0);
-    assert!(s.total.counts.poll_requests >= 400);
+    assert!(s.total.counts.poll_requests >= 500);
 }

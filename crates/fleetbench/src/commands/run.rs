@@ -18,13 +18,25 @@ pub async fn run(args: RunArgs) -> u8 {
         Ok(target) => target,
         Err(code) => return code,
     };
+    let (progress, display) = if args.quiet {
+        (None, None)
+    } else {
+        let (tx, handle) = crate::progress::spawn(scenario.total_duration());
+        (Some(tx), Some(handle))
+    };
     let options = RunOptions {
         out_dir: args.out.clone(),
+        run_dir: args.run_dir.clone(),
         target,
         abort: Some(AbortSignal::on_ctrl_c()),
+        progress,
         ..RunOptions::default()
     };
     let result = fleetbench_runner::run(scenario, options).await;
+    if let Some(display) = display {
+        // The sender went with the options: the display ends.
+        let _ = display.await;
+    }
     match &result {
         Ok(outcome) => {
             print!("{}", render_table(&outcome.summary));

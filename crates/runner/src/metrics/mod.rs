@@ -254,6 +254,8 @@ pub struct IntervalMetrics {
     pub counts: Counts,
     /// Latencies of the commands completed in the interval.
     pub latency: LatencyHistogram,
+    /// The same, per series.
+    pub series: HashMap<SeriesKey, LatencyHistogram>,
 }
 
 /// A cheap, cloneable handle that command tasks record through.
@@ -383,6 +385,7 @@ impl Recorder {
         }
         bump(&mut interval.counts);
         interval.latency.record(c.latency);
+        interval.series.entry(key).or_default().record(c.latency);
     }
 
     /// A command was accepted but never seen terminal, after `polls` poll requests.

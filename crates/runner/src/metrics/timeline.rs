@@ -14,7 +14,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Counts, Recorder, Stats};
+use std::collections::BTreeMap;
+
+use super::{Counts, LatencyHistogram, Recorder, Stats};
 
 /// Default interval length.
 pub const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,6 +24,74 @@ pub const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_TIMELINE_ENTRIES: usize = 100_000;
 /// Tag of the interval latency histograms in the HDR log.
 pub const INTERVAL_TAG: &str = "latency:interval";
+/// Tag prefix of the per-row interval latency histograms
+/// (`interval:phase=<p>;command=<c>;target=<t>`).
+pub const ROW_INTERVAL_PREFIX: &str = "interval:";
+
+/// Names for series keys: phase names and command labels by index.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesNames {
+    /// Phase names by index.
+    pub phases: Vec<String>,
+    /// Command labels by index.
+    pub commands: Vec<String>,
+}
+
+impl SeriesNames {
+    /// The row (phase, label, target) of a series.
+    pub fn row(&self, key: &super::SeriesKey) -> RowId {
+        RowId {
+            phase: self.phases.get(key.phase).cloned().unwrap_or_default(),
+            command: self
+                .commands
+                .get(key.command)
+                .cloned()
+                .unwrap_or_else(|| format!("command{}", key.command)),
+            target: key.target.as_str().to_owned(),
+        }
+    }
+}
+
+/// A reported row: phase name, command label, target kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RowId {
+    /// Phase name.
+    pub phase: String,
+    /// Command label.
+    pub command: String,
+    /// `gateway` or `sub_device`.
+    pub target: String,
+}
+
+impl RowId {
+    /// `phase=<p>;command=<c>;target=<t>`, the tag body used in the HDR log.
+    pub fn tag_body(&self) -> String {
+        format!(
+            "phase={};command={};target={}",
+            self.phase, self.command, self.target
+        )
+    }
+
+    /// Parses [`RowId::tag_body`] (the prefix up to the third field); `None` if malformed.
+    pub fn parse_tag_body(body: &str) -> Option<RowId> {
+        let mut phase = None;
+        let mut command = None;
+        let mut target = None;
+        for part in body.split(';') {
+            match part.split_once('=')? {
+                ("phase", v) => phase = Some(v.to_owned()),
+                ("command", v) => command = Some(v.to_owned()),
+                ("target", v) => target = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        Some(RowId {
+            phase: phase?,
+            command: command?,
+            target: target?,
+        })
+    }
+}
 
 /// One interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +104,24 @@ pub struct TimelineEntry {
     pub counts: Counts,
     /// Latencies of the commands that completed in it.
     pub latency_ms: Option<Stats>,
+    /// The same per row (rows without completions in the interval are left out).
+    #[serde(default)]
+    pub rows: Vec<(RowId, Stats)>,
+}
+
+/// Where a run stands, sent after every interval (for live progress displays).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Time since the start of the load.
+    pub elapsed: Duration,
+    /// Every counter so far.
+    pub totals: Counts,
+    /// Sent per second in the last interval.
+    pub rate: f64,
+    /// Sent and not yet settled.
+    pub in_flight: u64,
+    /// p99 latency of everything completed so far, ms.
+    pub p99_ms: Option<f64>,
 }
 
 /// Collects the timeline in the background until [`TimelineCollector::finish`].
@@ -47,8 +135,11 @@ impl TimelineCollector {
     /// Starts collecting every `interval` from `start`; with `hlog`, each interval's latency
     /// histogram is appended to that HDR interval log (created with a `StartTime` header of
     /// `started_wall`).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         recorder: Recorder,
+        names: SeriesNames,
+        progress: Option<tokio::sync::watch::Sender<Progress>>,
         start: Instant,
         interval: Duration,
         hlog: Option<PathBuf>,
@@ -57,6 +148,8 @@ impl TimelineCollector {
         let (stop, stopped) = oneshot::channel();
         let handle = tokio::spawn(collect(
             recorder,
+            names,
+            progress,
             start,
             interval,
             hlog,
@@ -80,8 +173,11 @@ impl TimelineCollector {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn collect(
     recorder: Recorder,
+    names: SeriesNames,
+    progress: Option<tokio::sync::watch::Sender<Progress>>,
     start: Instant,
     interval: Duration,
     hlog: Option<PathBuf>,
@@ -115,6 +211,8 @@ async fn collect(
     // Commands recorded before the start (none in practice) fall into the first interval.
     let mut interval_start = start;
     let mut last = false;
+    let mut totals = Counts::default();
+    let mut so_far = LatencyHistogram::new();
     while !last {
         let next = interval_start + interval;
         tokio::select! {
@@ -131,6 +229,23 @@ async fn collect(
         let offset = interval_start.saturating_duration_since(start);
         let length = end.saturating_duration_since(interval_start);
         let c = taken.counts;
+        totals.add(&c);
+        so_far.add(&taken.latency);
+        if let Some(tx) = &progress {
+            let settled =
+                totals.completed + totals.unfinished + totals.rejected + totals.http_errors;
+            let _ = tx.send(Progress {
+                elapsed: end.saturating_duration_since(start),
+                totals,
+                rate: if length.is_zero() {
+                    0.0
+                } else {
+                    c.sent as f64 / length.as_secs_f64()
+                },
+                in_flight: totals.sent.saturating_sub(settled),
+                p99_ms: so_far.stats().map(|s| s.p99),
+            });
+        }
         tracing::info!(
             t_s = offset.as_secs_f64() + length.as_secs_f64(),
             sent = c.sent,
@@ -143,10 +258,22 @@ async fn collect(
             p99_ms = taken.latency.stats().map(|s| s.p99),
             "interval"
         );
-        if let (Some(w), Some(tag)) = (writer.as_mut(), Tag::new(INTERVAL_TAG))
-            && let Err(e) = w.write_histogram(taken.latency.inner(), offset, length, Some(tag))
-        {
-            io_error.get_or_insert(std::io::Error::other(format!("{e:?}")));
+        let mut rows: BTreeMap<RowId, LatencyHistogram> = BTreeMap::new();
+        for (key, h) in &taken.series {
+            rows.entry(names.row(key)).or_default().add(h);
+        }
+        if let Some(w) = writer.as_mut() {
+            let tags = std::iter::once((INTERVAL_TAG.to_owned(), &taken.latency)).chain(
+                rows.iter()
+                    .map(|(row, h)| (format!("{ROW_INTERVAL_PREFIX}{}", row.tag_body()), h)),
+            );
+            for (tag, h) in tags {
+                if let Some(tag) = Tag::new(&tag)
+                    && let Err(e) = w.write_histogram(h.inner(), offset, length, Some(tag))
+                {
+                    io_error.get_or_insert(std::io::Error::other(format!("{e:?}")));
+                }
+            }
         }
         if entries.len() < MAX_TIMELINE_ENTRIES && (!last || !length.is_zero()) {
             entries.push(TimelineEntry {
@@ -154,6 +281,10 @@ async fn collect(
                 length_s: length.as_secs_f64(),
                 counts: c,
                 latency_ms: taken.latency.stats(),
+                rows: rows
+                    .into_iter()
+                    .filter_map(|(row, h)| Some((row, h.stats()?)))
+                    .collect(),
             });
         }
         interval_start = end;
@@ -210,8 +341,15 @@ mod tests {
     async fn intervals_bucket_by_completion_time() {
         let r = Recorder::new();
         let start = Instant::now();
+        let names = SeriesNames {
+            phases: vec!["p".into()],
+            commands: vec!["c".into()],
+        };
+        let (progress, mut seen) = tokio::sync::watch::channel(Progress::default());
         let collector = TimelineCollector::start(
             r.clone(),
+            names,
+            Some(progress),
             start,
             Duration::from_secs(1),
             None,
@@ -238,11 +376,25 @@ mod tests {
         r.completed(key, done(900), 1);
         tokio::time::sleep(Duration::from_millis(200)).await; // t = 1.7 s
         let (entries, err) = collector.finish().await;
+        let p = seen.borrow_and_update().clone();
+        assert_eq!(p.totals.completed, 2);
+        assert_eq!(p.in_flight, 0);
+        assert_eq!(p.elapsed, Duration::from_millis(1700));
+        assert!((p.p99_ms.unwrap() - 900.0).abs() < 1.0, "{p:?}");
         assert!(err.is_none());
         assert_eq!(entries.len(), 2);
         assert_eq!((entries[0].start_s, entries[0].length_s), (0.0, 1.0));
         assert_eq!(entries[0].counts.completed, 1);
         assert!((entries[0].latency_ms.unwrap().max - 10.0).abs() < 0.02);
+        assert_eq!(entries[0].rows.len(), 1);
+        assert_eq!(
+            entries[0].rows[0].0.tag_body(),
+            "phase=p;command=c;target=gateway"
+        );
+        assert_eq!(
+            RowId::parse_tag_body("phase=p;command=c;target=gateway;outcome=x"),
+            Some(entries[0].rows[0].0.clone())
+        );
         assert_eq!(entries[1].start_s, 1.0);
         assert!((entries[1].length_s - 0.7).abs() < 1e-9);
         assert!((entries[1].latency_ms.unwrap().max - 900.0).abs() < 1.0);

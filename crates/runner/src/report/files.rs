@@ -66,6 +66,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Writes `text` as `dir/name` (atomically: a temporary file, then a rename).
+pub fn write_text(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    write_atomically(&path, text.as_bytes())?;
+    Ok(path)
+}
+
 /// Writes `summary.json` into `dir`.
 pub fn write_summary(dir: &Path, summary: &Summary) -> std::io::Result<PathBuf> {
     let path = dir.join(SUMMARY_FILE);

@@ -2,14 +2,18 @@
 
 pub mod aggregate;
 mod files;
+mod html;
+mod junit;
 mod summary;
 mod table;
 mod thresholds;
 
 pub use files::{
     HISTOGRAM_LOG, SUMMARY_FILE, TIMELINE_FILE, new_run_dir, row_histograms, run_id,
-    write_histogram_log, write_summary, write_timeline,
+    write_histogram_log, write_summary, write_text, write_timeline,
 };
+pub use html::{REPORT_FILE, ReportInput, render_html};
+pub use junit::{JUNIT_FILE, render_junit, xml_escape};
 pub use summary::{
     Breakdown, CompletionInfo, ErrorCount, PhaseSummary, Retries, Row, RunFacts, SCHEMA_VERSION,
     ScenarioInfo, Series, Settings, Summary, TargetInfo, Timeouts, build, phase_durations,
@@ -20,3 +24,26 @@ pub use thresholds::{ThresholdResult, evaluate};
 
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeMap;
+
+/// The HTML report of a run: rows labelled `phase/command/target` in summary order.
+pub fn html_report(
+    summary: &Summary,
+    rows: &BTreeMap<aggregate::RowKey, aggregate::Aggregate>,
+    scenario: &crate::scenario::Scenario,
+    timeline: &[crate::metrics::timeline::TimelineEntry],
+) -> String {
+    let rows = rows
+        .iter()
+        .map(|((phase, label, target), agg)| {
+            let phase = scenario.phases.get(*phase).map_or("", |p| p.name.as_str());
+            (format!("{phase}/{label}/{}", target.as_str()), agg)
+        })
+        .collect();
+    render_html(&ReportInput {
+        summary,
+        rows,
+        timeline,
+    })
+}

@@ -419,3 +419,63 @@ fn timeouts_retries_and_breakdown_reach_summary_and_table() {
     }
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn junit_lists_every_threshold_with_failures_and_measured_values() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    for _ in 0..99 {
+        record(&r, 0, TargetKind::Gateway, 10, Outcome::Success);
+    }
+    record(&r, 0, TargetKind::Gateway, 10, Outcome::Timeout);
+    let summary = build(&s, &r.snapshot(), &load(), facts());
+    let xml = render_junit(&summary);
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+    // 6 thresholds + "run completed"; timeouts == 0, timeout_rate < 0.01 fail (1 of 100);
+    // success_rate > 0.99 fails (0.99 is not above it).
+    assert!(xml.contains("tests=\"7\" failures=\"3\""), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 7);
+    assert_eq!(xml.matches("<failure ").count(), 3);
+    assert!(
+        xml.contains("message=\"threshold failed: timeouts == 0 (measured 1.000)\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"latency.p99 &lt; 150ms\" time=\"0\"/>"),
+        "escaped, passed: {xml}"
+    );
+    assert_eq!(xml.matches("<testsuite ").count(), 1);
+    assert!(xml.trim_end().ends_with("</testsuites>"));
+    assert_eq!(xml_escape("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;?");
+}
+
+#[test]
+fn html_report_is_self_contained_with_every_plot() {
+    let s = Scenario::from_str(TEXT, "rep.toml").unwrap();
+    let r = Recorder::new();
+    for i in 0..200 {
+        record(&r, 0, TargetKind::Gateway, 10 + i % 7, Outcome::Success);
+    }
+    record(&r, 1, TargetKind::SubDevice, 900, Outcome::Timeout);
+    let metrics = r.snapshot();
+    let summary = build(&s, &metrics, &load(), facts());
+    let rows = aggregate::by_row(&metrics, &s);
+    let timeline = vec![crate::metrics::timeline::TimelineEntry {
+        start_s: 0.0,
+        length_s: 1.0,
+        counts: summary.total.counts,
+        latency_ms: summary.total.latency_ms,
+        rows: vec![],
+    }];
+    let html = html_report(&summary, &rows, &s, &timeline);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.trim_end().ends_with("</html>"));
+    // Latency over time, spectrum, throughput, time to fail: four inline SVG plots.
+    assert_eq!(html.matches("<svg").count(), 4, "{html}");
+    for external in ["<script", "<link", "src=", "url(", "@import"] {
+        assert!(!html.contains(external), "{external} in the report");
+    }
+    assert!(!html.contains("plot not drawn"));
+    assert!(html.contains("one/reboot/sub_device"));
+    assert!(html.contains("FAILED"), "a threshold failed");
+}

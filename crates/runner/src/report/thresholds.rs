@@ -17,6 +17,9 @@ pub struct ThresholdResult {
     pub value: Option<f64>,
     /// Whether it held (`false` without data).
     pub passed: bool,
+    /// This threshold (`abort_on_fail`) stopped the run early.
+    #[serde(default)]
+    pub aborted_run: bool,
 }
 
 /// Evaluates every threshold of `scenario`; `durations` are the actual phase lengths.
@@ -100,5 +103,6 @@ fn evaluate_one(
         expr: t.expr.clone(),
         value,
         passed: value.is_some_and(|v| t.op.holds(v, t.bound)),
+        aborted_run: false,
     }
 }
