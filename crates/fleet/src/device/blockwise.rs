@@ -174,6 +174,7 @@ struct CachedBody {
     key: String,
     content_format: Option<Vec<u8>>,
     payload: Vec<u8>,
+    tag: [u8; 8],
     expires: Instant,
 }
 
@@ -197,16 +198,16 @@ impl BodyCache {
         let key = body_key(request);
         let entry = self.entries.iter_mut().find(|entry| entry.key == key)?;
         entry.expires = now + BODY_LIFETIME;
-        let mut response = message::empty(ResponseType::Content);
-        if let Some(format) = &entry.content_format {
-            response.add_option(CoapOption::ContentFormat, format.clone());
-        }
-        response.payload = entry.payload.clone();
-        Some(slice(request, response, Some(block)))
+        Some(slice(
+            request,
+            entry.content_format.as_deref(),
+            &entry.payload,
+            entry.tag,
+            block,
+        ))
     }
 
-    fn store(&mut self, now: Instant, request: &Packet, response: &Packet) {
-        let key = body_key(request);
+    fn store(&mut self, now: Instant, key: String, response: Packet, tag: [u8; 8]) {
         self.entries
             .retain(|entry| entry.key != key && entry.expires > now);
         while self.entries.len() >= MAX_CACHED_BODIES {
@@ -217,7 +218,8 @@ impl BodyCache {
             content_format: response
                 .get_first_option(CoapOption::ContentFormat)
                 .cloned(),
-            payload: response.payload.clone(),
+            payload: response.payload,
+            tag,
             expires: now + BODY_LIFETIME,
         });
     }
@@ -246,32 +248,51 @@ pub(super) fn slice_response(
     if response.payload.len() <= block_size && requested.is_none() {
         return response;
     }
-    if response.payload.len() > block_size {
-        cache.store(now, request, &response);
-    }
-    slice(request, response, requested)
-}
-
-fn slice(request: &Packet, response: Packet, requested: Option<BlockOption>) -> Packet {
     let block = requested.unwrap_or(BlockOption {
         num: 0,
         more: false,
         szx: 6,
     });
-    let total = response.payload.len();
+    let content_format = response
+        .get_first_option(CoapOption::ContentFormat)
+        .cloned();
+    let tag = etag::etag(
+        content_format.as_deref().unwrap_or_default(),
+        &response.payload,
+    );
+    let sliced = slice(
+        request,
+        content_format.as_deref(),
+        &response.payload,
+        tag,
+        block,
+    );
+    if response.payload.len() > block_size {
+        cache.store(now, body_key(request), response, tag);
+    }
+    sliced
+}
+
+/// The 2.05 carrying block `block` of `payload`, with ETag `tag`, Block2, and Size2 on block
+/// 0 (or when the request asks for it).
+fn slice(
+    request: &Packet,
+    content_format: Option<&[u8]>,
+    payload: &[u8],
+    tag: [u8; 8],
+    block: BlockOption,
+) -> Packet {
+    let total = payload.len();
     let start = block.offset();
     if start > total || (start == total && total > 0) {
         return message::empty(ResponseType::BadOption);
     }
-    let content_format = response
-        .get_first_option(CoapOption::ContentFormat)
-        .cloned()
-        .unwrap_or_default();
-    let tag = etag::etag(&content_format, &response.payload);
     let end = (start + block.size()).min(total);
-    let mut sliced = response;
-    let payload = sliced.payload.get(start..end).unwrap_or_default().to_vec();
-    sliced.payload = payload;
+    let mut sliced = message::empty(ResponseType::Content);
+    if let Some(format) = content_format {
+        sliced.add_option(CoapOption::ContentFormat, format.to_vec());
+    }
+    sliced.payload = payload.get(start..end).unwrap_or_default().to_vec();
     let option = BlockOption {
         more: end < total,
         ..block
