@@ -29,6 +29,48 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// Start the fleet alone against any LwM2M server until Ctrl-C, then de-register.
     Fleet(FleetArgs),
+    /// Compare a run with a baseline from their histograms; exit 99 on a regression.
+    Compare(CompareArgs),
+    /// Add several runs of one scenario (e.g. shards on several machines) into one result.
+    Merge(MergeArgs),
+}
+
+/// `fleetbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a run directory or its histograms.hlog.
+    pub baseline: PathBuf,
+    /// The run to judge: a run directory or its histograms.hlog.
+    pub current: PathBuf,
+    /// Largest allowed increase of p50, p90, p99 and p99.9 per series (e.g. 10%, 200%).
+    #[arg(long, default_value = "10%", value_parser = parse_percent)]
+    pub max_regression: f64,
+    /// Largest allowed drop of the completion rate per series (e.g. 10%).
+    #[arg(long, default_value = "10%", value_parser = parse_percent)]
+    pub max_rate_drop: f64,
+    /// Series with fewer completions than this in the baseline are shown but not judged.
+    #[arg(long, default_value_t = 1)]
+    pub min_count: u64,
+}
+
+/// `fleetbench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run directories of the same scenario.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where the merged result is written (must not exist or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `10%` → 0.1 (a bare number is a percentage too).
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v / 100.0),
+        _ => Err(format!("{text:?} is not a percentage like 10% or 200%")),
+    }
 }
 
 /// `fleetbench run`.

@@ -22,6 +22,7 @@ pub mod exec;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
 

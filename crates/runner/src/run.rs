@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::abort::AbortSignal;
+use crate::abort::{AbortHandle, AbortSignal, abort_pair};
 use crate::api::{ApiError, GatewayApi, HttpGateway};
 use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
@@ -19,7 +19,7 @@ use crate::metrics::Recorder;
 use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
 use crate::plan::{Plan, PlanError};
 use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
-use crate::scenario::{CompletionMode, Scenario, ScenarioError, Target};
+use crate::scenario::{CompletionMode, Metric, Scenario, ScenarioError, Target};
 
 /// Exit code: the run finished and every threshold held.
 pub const EXIT_OK: i32 = 0;
@@ -87,9 +87,12 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// 0 when everything held, 99 when a threshold failed, 1 when the run was aborted.
+    /// 0 when everything held, 99 when a threshold failed (also when an `abort_on_fail`
+    /// threshold stopped the run), 1 when the run was aborted otherwise.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.aborted.is_some() {
+        if self.summary.thresholds.iter().any(|t| t.aborted_run) {
+            EXIT_THRESHOLDS_FAILED
+        } else if self.summary.aborted.is_some() {
             EXIT_ERROR
         } else if self.thresholds_passed {
             EXIT_OK
@@ -382,7 +385,24 @@ async fn run_with_fleet(
         run_dir.map(|d| d.join(report::HISTOGRAM_LOG)),
         started_wall,
     );
-    let load: LoadReport = engine.run(start, abort.clone()).await;
+    let (abort_handle, internal_abort) = abort_pair();
+    let forward = {
+        let mut external = abort.clone();
+        let handle = abort_handle.clone();
+        tokio::spawn(async move { handle.abort(external.aborted().await) })
+    };
+    let tripped = Arc::new(std::sync::Mutex::new(None::<String>));
+    let watcher = watch_abort_rules(
+        scenario,
+        recorder.clone(),
+        abort_handle,
+        Arc::clone(&tripped),
+    );
+    let load: LoadReport = engine.run(start, internal_abort).await;
+    forward.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     let (timeline, timeline_error) = timeline.finish().await;
     if let Some(e) = timeline_error {
         tracing::warn!("the interval histogram log is incomplete: {e}");
@@ -407,7 +427,13 @@ async fn run_with_fleet(
         finished_at: rfc3339(time::OffsetDateTime::now_utc()),
         completion,
     };
-    let summary = report::build(scenario, &metrics, &load, facts);
+    let mut summary = report::build(scenario, &metrics, &load, facts);
+    let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(expr) = tripped {
+        for t in summary.thresholds.iter_mut().filter(|t| t.expr == expr) {
+            t.aborted_run = true;
+        }
+    }
     if let Some(dir) = run_dir {
         report::write_summary(dir, &summary).map_err(|source| RunError::Io {
             path: dir.clone(),
@@ -422,6 +448,9 @@ async fn run_with_fleet(
             .map_err(io)?;
         report::write_timeline(dir, &timeline).map_err(io)?;
         report::write_text(dir, report::JUNIT_FILE, &report::render_junit(&summary)).map_err(io)?;
+        if !scenario.source.is_empty() {
+            report::write_text(dir, report::SCENARIO_FILE, &scenario.source).map_err(io)?;
+        }
         let rows = report::aggregate::by_row(&metrics, scenario);
         let html = report::html_report(&summary, &rows, scenario, &timeline);
         report::write_text(dir, report::REPORT_FILE, &html).map_err(io)?;
@@ -432,6 +461,53 @@ async fn run_with_fleet(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// How often `abort_on_fail` rules are checked during the run.
+pub const ABORT_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Checks the `abort_on_fail` rules while the run goes; the first that fails for good
+/// aborts the run (its expression goes into `tripped`).
+fn watch_abort_rules(
+    scenario: &Scenario,
+    recorder: Recorder,
+    abort: AbortHandle,
+    tripped: Arc<std::sync::Mutex<Option<String>>>,
+) -> Option<JoinHandle<()>> {
+    let rules: Vec<_> = scenario
+        .thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail)
+        .cloned()
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    let counts_only = rules.iter().all(|t| matches!(t.metric, Metric::Count(_)));
+    let scenario = scenario.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ABORT_CHECK_INTERVAL).await;
+            let metrics = if counts_only {
+                recorder.snapshot_counts()
+            } else {
+                recorder.snapshot()
+            };
+            for t in &rules {
+                let Some(value) = report::measure(t, &scenario, &metrics, &[]) else {
+                    continue;
+                };
+                if t.failed_for_good(value) {
+                    *tripped.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.expr.clone());
+                    abort.abort(format!(
+                        "threshold `{}` failed for good (measured {value:.3}; abort_on_fail)",
+                        t.expr
+                    ));
+                    return;
+                }
+            }
+        }
+    }))
 }
 
 /// Opens the event stream as `mode` asks; says what was chosen and why.

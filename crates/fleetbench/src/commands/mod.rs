@@ -1,7 +1,9 @@
 //! One module per subcommand. Each returns the process exit code.
 
+mod compare;
 mod fleet;
 mod gateway;
+mod merge;
 mod run;
 
 use crate::cli::Command;
@@ -13,6 +15,8 @@ pub async fn dispatch(command: Command) -> u8 {
         Command::Validate(args) => run::validate(args),
         Command::Gateway(args) => gateway::run(args).await,
         Command::Fleet(args) => fleet::run(args).await,
+        Command::Compare(args) => compare::run(&args),
+        Command::Merge(args) => merge::run(&args),
     }
 }
 

@@ -235,13 +235,18 @@ impl Metrics {
 
     /// Records an error message (bounded).
     pub fn note_error(&mut self, message: &str) {
+        self.note_errors(message, 1);
+    }
+
+    /// Records `count` occurrences of an error message (bounded).
+    pub fn note_errors(&mut self, message: &str, count: u64) {
         let message: String = message.chars().take(200).collect();
         if let Some(n) = self.errors.get_mut(&message) {
-            *n += 1;
+            *n += count;
         } else if self.errors.len() < MAX_ERROR_KINDS {
-            self.errors.insert(message, 1);
+            self.errors.insert(message, count);
         } else {
-            *self.errors.entry("other".to_owned()).or_default() += 1;
+            *self.errors.entry("other".to_owned()).or_default() += count;
         }
     }
 }
@@ -409,6 +414,28 @@ impl Recorder {
     /// Returns the current interval and starts a new one.
     pub fn take_interval(&self) -> IntervalMetrics {
         std::mem::take(&mut self.lock().1)
+    }
+
+    /// A copy of the counters recorded so far (histograms left empty: cheap).
+    pub fn snapshot_counts(&self) -> Metrics {
+        let guard = self.lock();
+        Metrics {
+            series: guard
+                .0
+                .series
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        *k,
+                        SeriesMetrics {
+                            counts: s.counts,
+                            ..SeriesMetrics::default()
+                        },
+                    )
+                })
+                .collect(),
+            errors: BTreeMap::new(),
+        }
     }
 
     /// A copy of everything recorded so far.

@@ -194,12 +194,19 @@ async fn collect(
         }
     };
     let mut serializer = V2DeflateSerializer::new();
+    if let Some(f) = file.as_mut()
+        && let Err(e) = f.write_all(
+            crate::report::hlog_header(
+                started_wall,
+                "fleetbench histograms: values in microseconds",
+            )
+            .as_bytes(),
+        )
+    {
+        io_error = Some(e);
+    }
     let mut writer = match file.as_mut() {
-        Some(f) => match IntervalLogWriterBuilder::new()
-            .add_comment("fleetbench histograms: values in microseconds")
-            .with_start_time(started_wall)
-            .begin_log_with(f, &mut serializer)
-        {
+        Some(f) => match IntervalLogWriterBuilder::new().begin_log_with(f, &mut serializer) {
             Ok(w) => Some(w),
             Err(e) => {
                 io_error = Some(e);

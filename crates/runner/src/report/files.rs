@@ -21,6 +21,8 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const TIMELINE_FILE: &str = "timeline.csv";
 /// File name of the HDR interval log.
 pub const HISTOGRAM_LOG: &str = "histograms.hlog";
+/// File name of the copy of the scenario.
+pub const SCENARIO_FILE: &str = "scenario.toml";
 
 /// `<UTC yyyymmddThhmmssZ>-<scenario name>`.
 pub fn run_id(now: OffsetDateTime, scenario_name: &str) -> String {
@@ -82,6 +84,19 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> std::io::Result<PathBuf> 
     Ok(path)
 }
 
+/// The header of an HDR interval log as HdrHistogram's `HistogramLogWriter` writes it: a
+/// comment, the format version, `StartTime` (interval starts are relative to it) and the
+/// legend line.
+pub fn hlog_header(started: SystemTime, comment: &str) -> String {
+    let secs = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    format!(
+        "#{comment}\n#[Histogram log format version 1.3]\n#[StartTime: {secs:.3} (seconds since epoch)]\n\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
+    )
+}
+
 /// Writes every row's histograms as an HDR interval log (V2 + DEFLATE, base64), one interval
 /// per phase, tagged `<histogram>:phase=<p>;command=<c>;target=<t>;outcome=<o>`, so runs and
 /// shards can be merged exactly by adding histograms.
@@ -96,14 +111,14 @@ pub fn write_histogram_log(
     // Appends to the log the timeline already streamed into (which carries the headers).
     let exists = path.is_file();
     let mut buf = Vec::new();
+    if !exists {
+        buf.extend_from_slice(
+            hlog_header(started, "fleetbench histograms: values in microseconds").as_bytes(),
+        );
+    }
     let mut serializer = V2DeflateSerializer::new();
     {
-        let mut builder = IntervalLogWriterBuilder::new();
-        if !exists {
-            builder
-                .add_comment("fleetbench histograms: values in microseconds")
-                .with_start_time(started);
-        }
+        let builder = IntervalLogWriterBuilder::new();
         let mut writer = builder
             .begin_log_with(&mut buf, &mut serializer)
             .map_err(std::io::Error::other)?;

@@ -9,8 +9,8 @@ mod table;
 mod thresholds;
 
 pub use files::{
-    HISTOGRAM_LOG, SUMMARY_FILE, TIMELINE_FILE, new_run_dir, row_histograms, run_id,
-    write_histogram_log, write_summary, write_text, write_timeline,
+    HISTOGRAM_LOG, SCENARIO_FILE, SUMMARY_FILE, TIMELINE_FILE, hlog_header, new_run_dir,
+    row_histograms, run_id, write_histogram_log, write_summary, write_text, write_timeline,
 };
 pub use html::{REPORT_FILE, ReportInput, render_html};
 pub use junit::{JUNIT_FILE, render_junit, xml_escape};
@@ -20,7 +20,7 @@ pub use summary::{
     target_mode,
 };
 pub use table::render_table;
-pub use thresholds::{ThresholdResult, evaluate};
+pub use thresholds::{ThresholdResult, evaluate, measure};
 
 #[cfg(test)]
 mod tests;

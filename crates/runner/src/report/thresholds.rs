@@ -45,6 +45,16 @@ fn stat_of(h: &LatencyHistogram, stat: Stat) -> Option<f64> {
     })
 }
 
+/// The measured value of one rule (`None` without data).
+pub fn measure(
+    t: &Threshold,
+    scenario: &Scenario,
+    metrics: &Metrics,
+    durations: &[Duration],
+) -> Option<f64> {
+    evaluate_one(t, scenario, metrics, durations).value
+}
+
 fn evaluate_one(
     t: &Threshold,
     scenario: &Scenario,

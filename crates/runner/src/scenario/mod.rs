@@ -62,7 +62,10 @@ impl Scenario {
         let scenario = parse::split_document(text, &mut diags)
             .and_then(|doc| validate::validate(doc, origin, &mut diags));
         match scenario {
-            Some(s) if diags.is_empty() => Ok(s),
+            Some(mut s) if diags.is_empty() => {
+                s.source = text.to_owned();
+                Ok(s)
+            }
             _ => {
                 let mut diagnostics = diags.into_sorted();
                 if diagnostics.is_empty() {

@@ -14,6 +14,8 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Where the scenario came from (file name or the name given to `from_str`).
     pub origin: String,
+    /// The scenario text as written (copied into each run directory as `scenario.toml`).
+    pub source: String,
     /// Seed of every random choice.
     pub seed: u64,
     /// Load phases, run one after the other.

@@ -10,6 +10,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::error::Diagnostics;
 use super::raw::{
     RawClass, RawCommand, RawExecution, RawFleetSettings, RawHeader, RawPhase, RawPoll, RawTarget,
+    RawThreshold,
 };
 
 /// Top-level keys a scenario may have.
@@ -48,7 +49,7 @@ pub(crate) struct RawDocument {
     pub(crate) poll: Option<RawPoll>,
     pub(crate) execution: Option<RawExecution>,
     pub(crate) commands: Option<(Range<usize>, Vec<Indexed<RawCommand>>)>,
-    pub(crate) thresholds: Vec<Indexed<Spanned<String>>>,
+    pub(crate) thresholds: Vec<Indexed<Spanned<RawThreshold>>>,
     /// Whether any piece failed to deserialize.
     pub(crate) had_errors: bool,
 }

@@ -202,3 +202,35 @@ pub(crate) struct RawTargets {
     pub(crate) fraction: Option<Spanned<f64>>,
     pub(crate) route: Option<Spanned<String>>,
 }
+
+/// A threshold: a rule string, or `{ rule = "...", abort_on_fail = true }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a threshold string like \"fails == 0\" or a table { rule = \"...\", abort_on_fail = true }"
+)]
+pub(crate) enum RawThreshold {
+    Rule(String),
+    Table(RawThresholdTable),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThresholdTable {
+    pub(crate) rule: String,
+    #[serde(default)]
+    pub(crate) abort_on_fail: bool,
+}
+
+impl RawThreshold {
+    pub(crate) fn rule(&self) -> &str {
+        match self {
+            RawThreshold::Rule(r) => r,
+            RawThreshold::Table(t) => &t.rule,
+        }
+    }
+
+    pub(crate) fn abort_on_fail(&self) -> bool {
+        matches!(self, RawThreshold::Table(t) if t.abort_on_fail)
+    }
+}

@@ -539,3 +539,42 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn thresholds_may_abort_the_run_when_they_can_fail_for_good() {
+    let text = replace(
+        "thresholds = [\"latency.p99 < \\\"250ms\\\"\", \"success_rate > 0.99\", \"dropped == 0\"]",
+        "thresholds = [\"dropped == 0\", { rule = \"fails < 5\", abort_on_fail = true }, { rule = \"latency.max <= 1s\", abort_on_fail = true }]",
+    );
+    let s = Scenario::from_str(&text, "s.toml").unwrap();
+    let t = &s.thresholds;
+    assert!(!t[0].abort_on_fail);
+    assert!(t[1].abort_on_fail && t[2].abort_on_fail);
+    assert!(!t[1].failed_for_good(4.0));
+    assert!(
+        t[1].failed_for_good(5.0),
+        "fails < 5 cannot pass once 5 failed"
+    );
+    assert!(t[2].failed_for_good(1000.5));
+    assert!(!t[2].failed_for_good(1000.0));
+    // `sent == 100` is not lost while fewer were sent.
+    let eq = threshold::parse_threshold("sent == 100").unwrap();
+    assert!(!eq.failed_for_good(50.0) && eq.failed_for_good(101.0));
+
+    let bad = replace(
+        "thresholds = [\"latency.p99 < \\\"250ms\\\"\", \"success_rate > 0.99\", \"dropped == 0\"]",
+        "thresholds = [{ rule = \"latency.p99 < 1s\", abort_on_fail = true }, { rule = \"sent > 3\", abort_on_fail = true }, { rule = \"x\", abort = true }]",
+    );
+    let diags = errors(&bad);
+    assert_eq!(diags.len(), 3, "{diags:?}");
+    assert_eq!(diags[0].field, "thresholds[0]");
+    assert!(
+        diags[0]
+            .message
+            .contains("abort_on_fail needs a rule that can fail for good")
+    );
+    assert!(diags[0].message.contains("latency.p99 < 1s"));
+    assert_eq!(diags[1].field, "thresholds[1]");
+    assert_eq!(diags[2].field, "thresholds[2]");
+    assert!(diags.iter().all(|d| d.line == Some(4)), "{diags:?}");
+}

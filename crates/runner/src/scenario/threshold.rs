@@ -16,6 +16,44 @@ pub struct Threshold {
     pub op: CompareOp,
     /// The bound; milliseconds for time metrics.
     pub bound: f64,
+    /// Stop the run as soon as this rule can no longer pass (counters with an upper bound,
+    /// `max` with an upper bound).
+    pub abort_on_fail: bool,
+}
+
+impl Threshold {
+    /// Whether the rule can be decided before the run ends: its value only grows (a counter,
+    /// or a `max`), and it fails once it is above the bound.
+    pub fn decidable_early(&self) -> bool {
+        let upper = matches!(self.op, CompareOp::Lt | CompareOp::Le | CompareOp::Eq);
+        let grows = match self.metric {
+            Metric::Time(_, Stat::Max) => true,
+            Metric::Time(..) => false,
+            Metric::Count(c) => matches!(
+                c,
+                CountMetric::Planned
+                    | CountMetric::Sent
+                    | CountMetric::Dropped
+                    | CountMetric::Completed
+                    | CountMetric::Success
+                    | CountMetric::Fails
+                    | CountMetric::Timeouts
+                    | CountMetric::Unfinished
+                    | CountMetric::Rejected
+                    | CountMetric::HttpErrors
+            ),
+        };
+        upper && grows
+    }
+
+    /// During the run: `value` (so far) already makes the rule fail for good.
+    pub fn failed_for_good(&self, value: f64) -> bool {
+        self.decidable_early()
+            && match self.op {
+                CompareOp::Eq => value > self.bound,
+                _ => !self.op.holds(value, self.bound),
+            }
+    }
 }
 
 /// A statistic of a latency histogram.
@@ -179,6 +217,7 @@ pub fn parse_threshold(expr: &str) -> Result<Threshold, String> {
         filter,
         op,
         bound,
+        abort_on_fail: false,
     })
 }
 

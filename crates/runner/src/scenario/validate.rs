@@ -79,6 +79,7 @@ pub(crate) fn validate(doc: RawDocument, origin: &str, d: Diags<'_, '_>) -> Opti
         name: name?,
         description: header.and_then(|h| h.description.clone()),
         origin: origin.to_owned(),
+        source: String::new(),
         seed: seed?,
         phases: phases?,
         fleet: fleet?,
@@ -1352,8 +1353,21 @@ fn validate_thresholds(
     let mut ok = true;
     for Indexed { index, value } in &doc.thresholds {
         let field = format!("thresholds[{index}]");
-        match parse_threshold(value.get_ref()) {
-            Ok(t) => {
+        match parse_threshold(value.get_ref().rule()) {
+            Ok(mut t) => {
+                t.abort_on_fail = value.get_ref().abort_on_fail();
+                if t.abort_on_fail && !t.decidable_early() {
+                    d.push(
+                        sp(value),
+                        field.clone(),
+                        format!(
+                            "abort_on_fail needs a rule that can fail for good before the run ends \
+                             (a counter such as fails or dropped, or a max, with <, <= or ==), got \"{}\"",
+                            t.expr
+                        ),
+                    );
+                    ok = false;
+                }
                 if let (Some(name), Some(phases)) = (&t.filter.phase, phases)
                     && !phases.iter().any(|p| &p.name == name)
                 {

@@ -1,0 +1,14 @@
+//! Working with the results of finished runs: reading them back, comparing two runs against a
+//! regression bound, and merging several runs into one.
+
+pub mod compare;
+pub mod load;
+pub mod merge;
+pub mod tags;
+
+pub use compare::{CompareOptions, Comparison, compare, render_comparison};
+pub use load::{LoadError, RunFiles, load_run, read_hlog};
+pub use merge::{Merged, merge_runs};
+
+#[cfg(test)]
+mod tests;
