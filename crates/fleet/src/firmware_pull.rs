@@ -442,4 +442,55 @@ mod tests {
             DownloadStep::Failed(result::CONNECTION_LOST)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Arbitrary URIs map to a download or an Update Result, never a panic.
+            #[test]
+            fn arbitrary_uris_never_panic(uri in "(coap|coaps|http)?(://)?[\\[\\]0-9a-z.:%@/?&=]{0,40}") {
+                if let Err(code) = parse_uri(&uri) {
+                    prop_assert!(code == result::INVALID_URI || code == result::UNSUPPORTED_PROTOCOL);
+                }
+            }
+
+            /// Arbitrary answers end the download or ask for a later block, never a panic,
+            /// and a finished download never counts more bytes than arrived.
+            #[test]
+            fn arbitrary_responses_never_panic(
+                answers in proptest::collection::vec(
+                    (any::<u8>(), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..4)),
+                     proptest::option::of(proptest::collection::vec(any::<u8>(), 0..3)),
+                     0usize..1100),
+                    1..8),
+            ) {
+                let (mut download, _) = Download::start("coap://127.0.0.1/fw", 64).unwrap();
+                let mut arrived = 0u64;
+                for (code, block, etag, length) in answers {
+                    let mut packet = Packet::new();
+                    packet.header.code = MessageClass::from(code);
+                    if let Some(block) = block {
+                        packet.add_option(CoapOption::Block2, block);
+                    }
+                    if let Some(etag) = etag {
+                        packet.add_option(CoapOption::ETag, etag);
+                    }
+                    packet.payload = vec![0; length];
+                    arrived += length as u64;
+                    match download.on_response(&packet) {
+                        DownloadStep::Request(next) => {
+                            prop_assert!(next.get_first_option(CoapOption::Block2).is_some());
+                        }
+                        DownloadStep::Finished { bytes } => {
+                            prop_assert!(bytes <= arrived);
+                            break;
+                        }
+                        DownloadStep::Failed(_) => break,
+                    }
+                }
+            }
+        }
+    }
 }

@@ -470,4 +470,42 @@ mod tests {
             .unwrap();
         store.write(&one_more, &changes, false).unwrap();
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn finite() -> impl Strategy<Value = f64> {
+            (-1.0e6f64..1.0e6).prop_map(|v| (v * 100.0).round() / 100.0)
+        }
+
+        proptest! {
+            /// Attached attributes written as Discover shows them parse back to the same.
+            #[test]
+            fn link_params_round_trip(
+                pmin in proptest::option::of(any::<u32>()),
+                pmax in proptest::option::of(any::<u32>()),
+                gt in proptest::option::of(finite()),
+                st in proptest::option::of(0.0f64..1.0e3),
+                epmin in proptest::option::of(0u32..1000),
+            ) {
+                let attributes = Attributes { pmin, pmax, gt, lt: None, st, epmin, epmax: None };
+                let text = attributes.link_params();
+                let items: Vec<&str> = text.split(';').filter(|s| !s.is_empty()).collect();
+                let mut store = AttributeStore::new();
+                let path = Lwm2mPath::resource(3303, 0, 5700);
+                store.write(&path, &parse_query(&items).unwrap(), true).unwrap();
+                prop_assert_eq!(store.attached(&path), attributes);
+            }
+
+            /// Any query text is accepted or refused with an error, never a panic.
+            #[test]
+            fn arbitrary_queries_never_panic(items in proptest::collection::vec(".{0,12}", 0..6)) {
+                if let Ok(changes) = parse_query(&items) {
+                    let mut store = AttributeStore::new();
+                    let _ = store.write(&Lwm2mPath::resource(3, 0, 9), &changes, true);
+                }
+            }
+        }
+    }
 }
