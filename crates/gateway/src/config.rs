@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fleetbench_lwm2m::coap::EndpointConfig;
+
 /// How to start a gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -32,6 +34,13 @@ pub struct GatewayConfig {
     pub max_file_bytes: usize,
     /// Slack after a registration's lifetime before it lapses.
     pub registration_grace: Duration,
+    /// CoAP message-layer parameters of the LwM2M server (RFC 7252 defaults: a request to a
+    /// device that never answers fails after about 93 s with "device did not answer (CoAP
+    /// timeout)").
+    pub coap: EndpointConfig,
+    /// Most `/25` sub-device discoveries reading devices at once; further ones wait (at most
+    /// one waiting per registration).
+    pub discovery_concurrency: usize,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +59,8 @@ impl Default for GatewayConfig {
             events_buffer: 4096,
             max_file_bytes: 256 << 20,
             registration_grace: Duration::from_secs(5),
+            coap: EndpointConfig::default(),
+            discovery_concurrency: 64,
         }
     }
 }

@@ -81,18 +81,13 @@ impl RunningGateway {
 /// Binds both listeners and starts serving.
 pub async fn start(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
     let state = Arc::new(GatewayState::new(&config, Clock::system()));
-    let server = Lwm2mServer::bind(
-        config.coap_addr,
-        state.clone(),
-        config.seed,
-        config.registration_grace,
-    )
-    .await
-    .map_err(|source| GatewayError::Bind {
-        what: "coap",
-        addr: config.coap_addr,
-        source,
-    })?;
+    let server = Lwm2mServer::bind(config.coap_addr, state.clone(), &config)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            what: "coap",
+            addr: config.coap_addr,
+            source,
+        })?;
     let link = server.link();
     let coap_addr = server.local_addr();
     let mut running = serve(config, state, link, coap_addr).await?;

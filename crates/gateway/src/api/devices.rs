@@ -50,7 +50,7 @@ pub async fn list(
 }
 
 fn page_response(
-    items: Vec<crate::model::Device>,
+    items: Vec<std::sync::Arc<crate::model::Device>>,
     total: usize,
     page: crate::store::Page,
     meta: bool,

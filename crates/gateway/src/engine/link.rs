@@ -119,8 +119,9 @@ pub enum LinkError {
         /// Endpoint name.
         endpoint: String,
     },
-    /// No answer: every CoAP retransmission went unacknowledged.
-    #[error("device endpoint {endpoint:?} did not answer: {detail}")]
+    /// No answer: every CoAP retransmission went unacknowledged. The message starts with
+    /// [`NO_ANSWER_PREFIX`].
+    #[error("device did not answer (CoAP timeout): endpoint {endpoint:?}, {detail}")]
     NoAnswer {
         /// Endpoint name.
         endpoint: String,
@@ -154,6 +155,17 @@ pub enum LinkError {
     /// The gateway could not send (socket error, too many observations, …).
     #[error("the gateway could not send the request: {0}")]
     Local(String),
+}
+
+/// How the status message of a device that never answered at the CoAP layer starts; the word
+/// `timeout` alone is kept for the command and attempt deadlines.
+pub const NO_ANSWER_PREFIX: &str = "device did not answer (CoAP timeout)";
+
+impl LinkError {
+    /// Whether the device never answered at the CoAP layer.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, Self::NoAnswer { .. })
+    }
 }
 
 fn diagnostic_suffix(diagnostic: &str) -> String {

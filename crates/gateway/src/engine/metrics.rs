@@ -1,7 +1,7 @@
 //! Counters for `GET /metrics` (Prometheus text format). All lock-free.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::model::{CommandType, Status};
 
@@ -12,7 +12,7 @@ const TYPES: usize = CommandType::ALL.len();
 pub struct Metrics {
     created: [AtomicU64; TYPES],
     terminal: [[AtomicU64; 2]; TYPES],
-    attempts: [AtomicU64; 3],
+    attempts: [AtomicU64; 4],
     rejected_busy: AtomicU64,
     /// LwM2M Register requests accepted.
     pub registrations: AtomicU64,
@@ -30,6 +30,14 @@ pub struct Metrics {
     pub notifications: AtomicU64,
     /// Events dropped for lagging SSE subscribers.
     pub events_lagged: AtomicU64,
+    /// Block2 blocks of stored files served over CoAP (`GET /files/<id>`).
+    pub file_blocks_served: AtomicU64,
+    /// `/25` discoveries reading a device now (gauge).
+    pub discoveries_running: AtomicU64,
+    /// `/25` discoveries waiting for their turn (gauge).
+    pub discoveries_waiting: AtomicU64,
+    /// Targets currently `sent` (slot 0) or `enqueued` (slot 1), by command type (gauge).
+    open: [[AtomicI64; 2]; TYPES],
 }
 
 /// Values read from elsewhere at scrape time.
@@ -53,19 +61,36 @@ impl Metrics {
         self.created[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Moves one target of a `kind` command from open status `from` (none for a new target)
+    /// to `to` (none once terminal); only `sent` and `enqueued` are counted.
+    pub fn moved(&self, kind: CommandType, from: Option<Status>, to: Option<Status>) {
+        let slot = |status| match status {
+            Some(Status::Sent) => Some(0),
+            Some(Status::Enqueued) => Some(1),
+            _ => None,
+        };
+        if let Some(slot) = slot(from) {
+            self.open[kind.index()][slot].fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(slot) = slot(to) {
+            self.open[kind.index()][slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts a target reaching `status` (success or fail).
     pub fn terminal(&self, kind: CommandType, status: Status) {
         let slot = usize::from(status == Status::Fail);
         self.terminal[kind.index()][slot].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts an attempt by outcome (0 success, 1 fail, 2 timeout).
+    /// Counts an attempt by outcome.
     pub fn attempt(&self, outcome: crate::model::AttemptOutcome) {
         use crate::model::AttemptOutcome::*;
         let slot = match outcome {
             Success => 0,
             Fail => 1,
             Timeout => 2,
+            NoAnswer => 3,
         };
         self.attempts[slot].fetch_add(1, Ordering::Relaxed);
     }
@@ -109,18 +134,36 @@ impl Metrics {
         }
         header(
             &mut out,
+            "fleetbench_gateway_command_targets_open",
+            "gauge",
+            "Command targets currently sent or enqueued, by type and status.",
+        );
+        for kind in CommandType::ALL {
+            for (slot, status) in ["sent", "enqueued"].iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "fleetbench_gateway_command_targets_open{{command_type=\"{kind}\",status=\"{status}\"}} {}",
+                    self.open[kind.index()][slot].load(Ordering::Relaxed).max(0)
+                );
+            }
+        }
+        header(
+            &mut out,
             "fleetbench_gateway_attempts_total",
             "counter",
             "Attempts to carry a command to a device, by outcome.",
         );
-        for (slot, outcome) in ["success", "fail", "timeout"].iter().enumerate() {
+        for (slot, outcome) in ["success", "fail", "timeout", "no_answer"]
+            .iter()
+            .enumerate()
+        {
             let _ = writeln!(
                 out,
                 "fleetbench_gateway_attempts_total{{outcome=\"{outcome}\"}} {}",
                 get(&self.attempts[slot])
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "fleetbench_gateway_commands_rejected_busy_total",
                 "Creates refused with 429.",
@@ -166,12 +209,27 @@ impl Metrics {
                 "Events dropped for lagging SSE subscribers.",
                 &self.events_lagged,
             ),
+            (
+                "fleetbench_gateway_coap_file_blocks_served_total",
+                "Block2 blocks of stored files served over CoAP (package pulls).",
+                &self.file_blocks_served,
+            ),
         ];
         for (name, help, counter) in counters {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", get(counter));
         }
         let gauges = [
+            (
+                "fleetbench_gateway_discoveries_running",
+                "Object 25 sub-device discoveries reading a device now.",
+                get(&self.discoveries_running) as usize,
+            ),
+            (
+                "fleetbench_gateway_discoveries_waiting",
+                "Object 25 sub-device discoveries waiting for their turn.",
+                get(&self.discoveries_waiting) as usize,
+            ),
             (
                 "fleetbench_gateway_commands_in_flight",
                 "Commands with a non-terminal target.",

@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod events;
 pub mod link;
+pub mod locks;
 pub mod metrics;
 pub mod observations;
 mod plan;
@@ -70,6 +71,7 @@ pub(crate) struct EngineInner {
     state: Arc<GatewayState>,
     link: Arc<dyn DynDeviceLink>,
     observations: Observations,
+    device_locks: locks::DeviceLocks,
     config: EngineConfig,
     in_flight: AtomicUsize,
     seq: AtomicU64,
@@ -85,6 +87,7 @@ impl Engine {
                 state,
                 link: Arc::new(link),
                 observations: Observations::new(config.max_observations),
+                device_locks: locks::DeviceLocks::default(),
                 config,
                 in_flight: AtomicUsize::new(0),
                 seq: AtomicU64::new(1),
@@ -112,7 +115,7 @@ impl Engine {
     pub fn submit(
         &self,
         request: CommandRequest,
-        addressed: Option<Device>,
+        addressed: Option<Arc<Device>>,
     ) -> Result<Arc<CommandRecord>, SubmitError> {
         let inner = &self.inner;
         let state = &inner.state;
@@ -146,6 +149,9 @@ impl Engine {
         state.commands.insert(record.clone());
         state.metrics.created(record.spec.command_type);
         for (index, device) in record.spec.targets.iter().enumerate() {
+            state
+                .metrics
+                .moved(record.spec.command_type, None, Some(initial));
             state.events.publish(|| events::Event {
                 kind: "status",
                 command_id: id,

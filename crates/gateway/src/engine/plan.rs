@@ -43,16 +43,60 @@ pub mod agent {
     pub const FILE_DATA: u16 = 9;
 }
 
-/// Object 5 resources.
+/// Object 5 resources and State values.
 mod firmware {
     pub const PACKAGE: u16 = 0;
     pub const PACKAGE_URI: u16 = 1;
     pub const UPDATE: u16 = 2;
+    pub const STATE: u16 = 3;
     pub const UPDATE_RESULT: u16 = 5;
+    /// State 0: Idle.
+    pub const IDLE: i64 = 0;
+    /// State 2: Downloaded.
+    pub const DOWNLOADED: i64 = 2;
 }
 
 /// Longest pause between two Update Result reads.
 const UPDATE_POLL_MAX: Duration = Duration::from_secs(2);
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Status message.
+    pub message: String,
+    /// The device never answered at the CoAP layer (attempt outcome `no_answer`).
+    pub no_answer: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            no_answer: false,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_owned())
+    }
+}
+
+impl From<LinkError> for Failure {
+    fn from(error: LinkError) -> Self {
+        Self {
+            no_answer: error.is_no_answer(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// A successful attempt.
 pub(crate) struct Done {
@@ -87,7 +131,7 @@ pub(crate) async fn execute(
     engine: &EngineInner,
     record: &CommandRecord,
     index: usize,
-) -> Result<Done, String> {
+) -> Result<Done, Failure> {
     let spec = &record.spec;
     let device_id = *spec.targets.get(index).ok_or("no such target")?;
     let route = route(engine, device_id)?;
@@ -97,7 +141,7 @@ pub(crate) async fn execute(
         async move {
             link.execute_boxed(route, operation)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(Failure::from)
         }
     };
     match spec.command_type {
@@ -123,7 +167,9 @@ pub(crate) async fn execute(
                     Ok(Done::new(answered(&outcome)))
                 }
                 Some(Lwm2mType::Observe) => observe(engine, record, &route, path).await,
-                Some(Lwm2mType::ObserveStop) => observe_stop(engine, record, &route, &path),
+                Some(Lwm2mType::ObserveStop) => {
+                    observe_stop(engine, record, &route, &path).map_err(Failure::from)
+                }
                 _ => read(
                     op(DeviceOperation::Read { path: path.clone() }).await?,
                     &path,
@@ -131,6 +177,9 @@ pub(crate) async fn execute(
             }
         }
         CommandType::Lwm2mFile => {
+            // Selecting the path and moving the bytes are two requests: one transfer at a
+            // time per device, so that two transfers cannot interleave.
+            let _exclusive = engine.device_locks.lock(device_id).await;
             let filepath = spec.filepath.clone().unwrap_or_default();
             let select = DeviceOperation::Write {
                 path: agent_path(agent::FILE_PATH),
@@ -178,7 +227,7 @@ pub(crate) async fn execute(
                         "device",
                         state.now(),
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Failure::from(e.to_string()))?;
                 let mut done = Done::new(format!(
                     "{} ({} bytes read from {filepath})",
                     answered(&outcome),
@@ -196,7 +245,11 @@ pub(crate) async fn execute(
             .await?;
             Ok(Done::new(answered(&outcome)))
         }
-        CommandType::SoftwareUpdate => software_update(engine, record, &op).await,
+        CommandType::SoftwareUpdate => {
+            // Object 5 is one state machine per device: one update at a time.
+            let _exclusive = engine.device_locks.lock(device_id).await;
+            software_update(engine, record, &op).await
+        }
         CommandType::Status => {
             let path = agent_path(agent::STATUS);
             read(
@@ -285,7 +338,7 @@ fn answered(outcome: &OperationOutcome) -> String {
     format!("device answered {}", outcome.code)
 }
 
-fn read(outcome: OperationOutcome, path: &Lwm2mPath) -> Result<Done, String> {
+fn read(outcome: OperationOutcome, path: &Lwm2mPath) -> Result<Done, Failure> {
     let mut done = Done::new(answered(&outcome));
     done.result = Some(decode::read_result(&outcome, path));
     Ok(done)
@@ -295,10 +348,10 @@ async fn software_update<F, Fut>(
     engine: &EngineInner,
     record: &CommandRecord,
     op: &F,
-) -> Result<Done, String>
+) -> Result<Done, Failure>
 where
     F: Fn(DeviceOperation) -> Fut,
-    Fut: std::future::Future<Output = Result<OperationOutcome, String>>,
+    Fut: std::future::Future<Output = Result<OperationOutcome, Failure>>,
 {
     let update_id = record
         .spec
@@ -310,7 +363,7 @@ where
         .get(&update_id)
         .ok_or_else(|| format!("software update {update_id} no longer exists"))?;
     let firmware = |resource| Lwm2mPath::resource(5, 0, resource);
-    match update.package().ok_or("software update has no package")? {
+    let delivery = match update.package().ok_or("software update has no package")? {
         PackageSource::Push(file_id) => {
             let file = engine
                 .state
@@ -323,6 +376,7 @@ where
                 payload: file.data.clone(),
             })
             .await?;
+            "push"
         }
         PackageSource::Pull(uri) => {
             op(DeviceOperation::Write {
@@ -331,6 +385,28 @@ where
                 payload: text(uri),
             })
             .await?;
+            "pull"
+        }
+    };
+    // Downloading (State 1) until Downloaded (State 2); a failed download goes back to Idle
+    // with an Update Result of 2..=9.
+    let mut poll = Poll::new(
+        op,
+        firmware(firmware::STATE),
+        firmware(firmware::UPDATE_RESULT),
+    );
+    loop {
+        let (state, result) = poll.next().await;
+        match (state, result) {
+            (Some(firmware::DOWNLOADED), _) => break,
+            (_, Some(code)) if code >= 2 => {
+                return Err(format!(
+                    "firmware download failed: Update Result {code} ({})",
+                    update_result_name(code)
+                )
+                .into());
+            }
+            _ => {}
         }
     }
     op(DeviceOperation::Execute {
@@ -338,40 +414,85 @@ where
         arguments: None,
     })
     .await?;
-    // The device may reboot into the new firmware: errors while polling Update Result (no
-    // answer, re-registration) are retried until the attempt's deadline.
-    let result_path = firmware(firmware::UPDATE_RESULT);
-    let mut pause = Duration::from_millis(100);
+    // Updating (State 3) until Update Result 1 (back to Idle) or an error result. The device
+    // may reboot into the new firmware: read errors (no answer, re-registration) are retried
+    // until the attempt's deadline.
+    let mut poll = Poll::new(
+        op,
+        firmware(firmware::STATE),
+        firmware(firmware::UPDATE_RESULT),
+    );
     loop {
-        match op(DeviceOperation::Read {
-            path: result_path.clone(),
-        })
-        .await
-        {
-            Ok(outcome) => match decode::integer(&outcome, &result_path) {
-                Some(1) => {
-                    let mut done = Done::new("firmware updated (Update Result 1)");
-                    done.result = Some(json!({"update_result": 1}));
-                    return Ok(done);
-                }
-                Some(0) => {}
-                Some(code) => {
-                    return Err(format!(
-                        "firmware update failed: Update Result {code} ({})",
-                        update_result_name(code)
-                    ));
-                }
-                None => {
-                    return Err(format!(
-                        "unreadable Update Result {:?}",
-                        String::from_utf8_lossy(&outcome.payload)
-                    ));
-                }
-            },
-            Err(error) => tracing::debug!(%error, "Update Result not readable yet"),
+        let (state, result) = poll.next().await;
+        match result {
+            Some(1) => {
+                let mut done = Done::new(format!(
+                    "firmware updated (Update Result 1, package {delivery}ed)"
+                ));
+                done.result = Some(json!({
+                    "update_result": 1,
+                    "state": state.unwrap_or(firmware::IDLE),
+                    "delivery": delivery,
+                }));
+                return Ok(done);
+            }
+            Some(code) if code >= 2 => {
+                return Err(format!(
+                    "firmware update failed: Update Result {code} ({})",
+                    update_result_name(code)
+                )
+                .into());
+            }
+            _ => {}
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(UPDATE_POLL_MAX);
+    }
+}
+
+/// Reads Object 5 State and Update Result, pausing between reads (100 ms doubling to
+/// [`UPDATE_POLL_MAX`]); unreadable values are `None`.
+struct Poll<'a, F> {
+    op: &'a F,
+    state: Lwm2mPath,
+    result: Lwm2mPath,
+    pause: Option<Duration>,
+}
+
+impl<'a, F, Fut> Poll<'a, F>
+where
+    F: Fn(DeviceOperation) -> Fut,
+    Fut: std::future::Future<Output = Result<OperationOutcome, Failure>>,
+{
+    fn new(op: &'a F, state: Lwm2mPath, result: Lwm2mPath) -> Self {
+        Self {
+            op,
+            state,
+            result,
+            pause: None,
+        }
+    }
+
+    async fn next(&mut self) -> (Option<i64>, Option<i64>) {
+        if let Some(pause) = self.pause {
+            tokio::time::sleep(pause).await;
+        }
+        self.pause = Some(
+            self.pause
+                .map_or(Duration::from_millis(100), |pause| pause * 2)
+                .min(UPDATE_POLL_MAX),
+        );
+        let state = self.integer(&self.state).await;
+        let result = self.integer(&self.result).await;
+        (state, result)
+    }
+
+    async fn integer(&self, path: &Lwm2mPath) -> Option<i64> {
+        match (self.op)(DeviceOperation::Read { path: path.clone() }).await {
+            Ok(outcome) => decode::integer(&outcome, path),
+            Err(error) => {
+                tracing::debug!(%error, %path, "firmware resource not readable yet");
+                None
+            }
+        }
     }
 }
 
@@ -396,19 +517,19 @@ async fn observe(
     record: &CommandRecord,
     route: &DeviceRoute,
     path: Lwm2mPath,
-) -> Result<Done, String> {
+) -> Result<Done, Failure> {
     if !engine.observations.has_room() {
         return Err(LinkError::Local(format!(
             "too many active observations (limit {})",
             engine.config.max_observations
         ))
-        .to_string());
+        .into());
     }
     let observation = engine
         .link
         .observe_boxed(route.clone(), path.clone())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::from)?;
     let _ = record;
     let mut done = Done::new(format!(
         "observing {path}: first notification {}",

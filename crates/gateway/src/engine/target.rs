@@ -101,12 +101,19 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
         ));
     }
     let now = clock.now();
-    if record.set_status(
+    if let Some(change) = engine.state.commands.set_status(
+        record,
         index,
         Status::Sent,
         "sent to the device",
         stamp(engine, now),
     ) {
+        if change.from != change.to {
+            engine
+                .state
+                .metrics
+                .moved(spec.command_type, Some(change.from), Some(change.to));
+        }
         publish(engine, record, index);
     }
     let deadline = now + Duration::from_secs(spec.timeout);
@@ -138,7 +145,8 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
                     done: Some(done),
                 };
             }
-            Ok(Err(message)) => (AttemptOutcome::Fail, message),
+            Ok(Err(failure)) if failure.no_answer => (AttemptOutcome::NoAnswer, failure.message),
+            Ok(Err(failure)) => (AttemptOutcome::Fail, failure.message),
             Err(_) if attempt_deadline < deadline => (
                 AttemptOutcome::Timeout,
                 format!(
@@ -233,20 +241,26 @@ fn finish(
         Some(done) => (done.result, done.observation),
         None => (None, None),
     };
-    let outcome = record.finish(index, terminal.status, &terminal.message, result, at);
+    let outcome = state.commands.finish(
+        record,
+        index,
+        terminal.status,
+        &terminal.message,
+        result,
+        at,
+    );
     if !outcome.accepted {
         return;
     }
-    state
-        .metrics
-        .terminal(record.spec.command_type, terminal.status);
+    let kind = record.spec.command_type;
+    state.metrics.moved(kind, outcome.from, None);
+    state.metrics.terminal(kind, terminal.status);
     publish(engine, record, index);
     if let Some(observation) = observation {
         plan::keep_observing(engine.clone(), record.clone(), index, observation);
     }
     if outcome.command_complete {
         engine.in_flight.fetch_sub(1, Ordering::AcqRel);
-        state.commands.completed(record.clone());
     }
 }
 

@@ -53,7 +53,7 @@ pub struct Lookups<'a> {
 pub fn validate(
     lookups: Lookups<'_>,
     request: CommandRequest,
-    addressed: Option<Device>,
+    addressed: Option<std::sync::Arc<Device>>,
 ) -> Result<CommandSpec, Rejection> {
     let command_type = match &request.command_type {
         None => return Err(invalid("command_type", "required")),
@@ -133,8 +133,8 @@ struct TypedValues {
 fn resolve_device(
     devices: &DeviceStore,
     device_id: Option<&str>,
-    addressed: Option<Device>,
-) -> Result<Device, Rejection> {
+    addressed: Option<std::sync::Arc<Device>>,
+) -> Result<std::sync::Arc<Device>, Rejection> {
     match (addressed, device_id) {
         (Some(device), None) => Ok(device),
         (Some(device), Some(given)) => {

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use fleetbench_lwm2m::coap::service::CoapClient;
 use fleetbench_lwm2m::codec;
@@ -40,6 +43,64 @@ pub fn lists_gateway_object(links: &[Link]) -> bool {
             .parse::<Lwm2mPath>()
             .is_ok_and(|path| path.prefix.is_none() && path.object == GATEWAY_OBJECT)
     })
+}
+
+/// Runs discoveries with bounded concurrency: at most `limit` read devices at once, and at
+/// most one waits per registration (a Register or Update while one waits is served by it).
+/// Their number shows in `/metrics` as `fleetbench_gateway_discoveries_running` and
+/// `fleetbench_gateway_discoveries_waiting`.
+#[derive(Debug)]
+pub struct Discoveries {
+    permits: Arc<Semaphore>,
+}
+
+impl Discoveries {
+    /// At most `limit` (at least 1) discoveries at once.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// Queues a discovery of `registration` unless one already waits for it.
+    pub fn spawn(
+        self: &Arc<Self>,
+        state: Arc<GatewayState>,
+        client: CoapClient,
+        registration: Arc<Registration>,
+    ) {
+        if registration.discovery_waiting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let metrics = Arc::clone(&state);
+        metrics
+            .metrics
+            .discoveries_waiting
+            .fetch_add(1, Ordering::Relaxed);
+        let permits = Arc::clone(&self.permits);
+        tokio::spawn(async move {
+            let (waiting, running) = (
+                &metrics.metrics.discoveries_waiting,
+                &metrics.metrics.discoveries_running,
+            );
+            let mut alive = registration.watch();
+            let permit = tokio::select! {
+                permit = permits.acquire_owned() => permit.ok(),
+                _ = ended(&mut alive) => None,
+            };
+            registration
+                .discovery_waiting
+                .store(false, Ordering::Release);
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let Some(_permit) = permit else {
+                return;
+            };
+            running.fetch_add(1, Ordering::Relaxed);
+            let has_gateway_object = registration.lists_gateway_object.load(Ordering::Relaxed);
+            discover(state, client, registration, has_gateway_object).await;
+            running.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
 }
 
 /// Reads `/25` from the gateway behind `registration` and replaces its attached devices.

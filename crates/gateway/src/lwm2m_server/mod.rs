@@ -19,8 +19,10 @@ use tokio::task::JoinHandle;
 
 pub use link::CoapLink;
 
+use self::discovery::Discoveries;
 use self::rd::RdHandler;
 use self::registry::Registry;
+use crate::config::GatewayConfig;
 use crate::state::GatewayState;
 
 /// How often lapsed registrations are swept and CoAP counters copied to the metrics.
@@ -38,16 +40,20 @@ pub struct Lwm2mServer {
 }
 
 impl Lwm2mServer {
-    /// Binds the UDP socket on `addr` and starts serving registrations. A registration lapses
-    /// `lifetime + grace` after its last Register or Update.
+    /// Binds the UDP socket on `addr` and starts serving registrations with the CoAP
+    /// parameters, seed, registration grace and discovery bound of `config`. A registration
+    /// lapses `lifetime + registration_grace` after its last Register or Update.
     pub async fn bind(
         addr: SocketAddr,
         state: Arc<GatewayState>,
-        seed: u64,
-        grace: Duration,
+        config: &GatewayConfig,
     ) -> std::io::Result<Self> {
+        let service_config = ServiceConfig {
+            endpoint: config.coap.clone(),
+            ..ServiceConfig::default()
+        };
         let (service, client, mut incoming) =
-            CoapService::bind(addr, ServiceConfig::default(), seed).await?;
+            CoapService::bind(addr, service_config, config.seed).await?;
         let local_addr = service.local_addr();
         let service = Arc::new(service);
         let registry = Arc::new(Registry::default());
@@ -56,7 +62,8 @@ impl Lwm2mServer {
             state: state.clone(),
             registry: registry.clone(),
             client: client.clone(),
-            grace,
+            grace: config.registration_grace,
+            discoveries: Arc::new(Discoveries::new(config.discovery_concurrency)),
         };
         let mut stop_requests = stopped.clone();
         let requests = tokio::spawn(async move {

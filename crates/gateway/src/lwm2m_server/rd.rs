@@ -13,7 +13,7 @@ use fleetbench_lwm2m::link_format::{self, Link};
 use fleetbench_lwm2m::packets::{content_format, method, new_response, uri_path, uri_query};
 use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, UpdateParams};
 
-use super::discovery::{discover, lists_gateway_object};
+use super::discovery::{Discoveries, lists_gateway_object};
 use super::registry::{Liveness, Reachability, Registration, Registry};
 use super::transfer::BLOCK_SIZE;
 use crate::model::{Lwm2mRegistration, Timestamp};
@@ -37,6 +37,8 @@ pub struct RdHandler {
     pub client: CoapClient,
     /// Slack after a lifetime before the registration lapses.
     pub grace: Duration,
+    /// Bounds concurrent `/25` discoveries.
+    pub discoveries: Arc<Discoveries>,
 }
 
 fn answer(code: ResponseType, diagnostic: impl Into<String>) -> Packet {
@@ -280,17 +282,19 @@ impl RdHandler {
             }
         }
         response.payload = file.data[offset..end].to_vec();
+        self.state
+            .metrics
+            .file_blocks_served
+            .fetch_add(1, Ordering::Relaxed);
         response
     }
 
     fn spawn_discovery(&self, registration: Arc<Registration>, links: &[Link]) {
-        let has_gateway_object = lists_gateway_object(links);
-        tokio::spawn(discover(
-            self.state.clone(),
-            self.client.clone(),
-            registration,
-            has_gateway_object,
-        ));
+        registration
+            .lists_gateway_object
+            .store(lists_gateway_object(links), Ordering::Relaxed);
+        self.discoveries
+            .spawn(self.state.clone(), self.client.clone(), registration);
     }
 }
 

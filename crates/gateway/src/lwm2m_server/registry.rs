@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -62,6 +63,11 @@ pub struct Registration {
     pub device_id: ObjectId,
     /// Peer, lifetime and expiry.
     pub reach: Mutex<Reachability>,
+    /// A `/25` discovery of this registration waits for its turn (at most one waits).
+    pub discovery_waiting: AtomicBool,
+    /// Whether the latest registered object links list Object 25 (read when a discovery
+    /// starts, so a waiting discovery uses the newest links).
+    pub lists_gateway_object: AtomicBool,
     alive: watch::Sender<Liveness>,
 }
 
@@ -120,6 +126,8 @@ impl Registry {
             location: location.clone(),
             device_id,
             reach: Mutex::new(reach),
+            discovery_waiting: AtomicBool::new(false),
+            lists_gateway_object: AtomicBool::new(false),
             alive,
         });
         if let Some(old) = tables

@@ -65,7 +65,7 @@ impl Peer<'_> {
         match error {
             RequestError::Failed(FailureReason::Timeout) => LinkError::NoAnswer {
                 endpoint,
-                detail: "no CoAP response after every retransmission".to_owned(),
+                detail: "no response after every CoAP retransmission".to_owned(),
             },
             RequestError::Failed(FailureReason::Reset) => LinkError::Reset { endpoint },
             RequestError::Failed(reason) => LinkError::Local(reason.to_string()),

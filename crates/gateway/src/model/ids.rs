@@ -32,6 +32,17 @@ impl ObjectId {
         }
         Some(Self(bytes))
     }
+
+    /// The 24 lowercase hex characters, rendered without allocating.
+    pub fn hex(&self) -> [u8; 24] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 24];
+        for (index, byte) in self.0.iter().enumerate() {
+            out[2 * index] = DIGITS[usize::from(byte >> 4)];
+            out[2 * index + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out
+    }
 }
 
 fn hex_digit(byte: u8) -> Option<u8> {
@@ -45,10 +56,8 @@ fn hex_digit(byte: u8) -> Option<u8> {
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -60,7 +69,11 @@ impl fmt::Debug for ObjectId {
 
 impl Serialize for ObjectId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let hex = self.hex();
+        match std::str::from_utf8(&hex) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => serializer.collect_str(self),
+        }
     }
 }
 
@@ -119,5 +132,15 @@ mod tests {
         assert_eq!(ObjectId::parse("abc"), None);
         assert_eq!(ObjectId::parse("zz0feb9a693d3f000115028c"), None);
         assert_eq!(ObjectId::parse("5c0feb9a693d3f000115028c0"), None);
+    }
+
+    #[test]
+    fn renders_the_bytes_it_parsed() {
+        let id = ObjectId::parse("5C0FEB9a693d3f000115028c").unwrap();
+        assert_eq!(id.to_string(), "5c0feb9a693d3f000115028c");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"5c0feb9a693d3f000115028c\""
+        );
     }
 }

@@ -67,8 +67,12 @@ pub enum AttemptOutcome {
     Success,
     /// The device refused, or the request could not be delivered.
     Fail,
-    /// No answer within the attempt's deadline.
+    /// No answer within the attempt's deadline or the command's deadline.
     Timeout,
+    /// The device never answered at the CoAP layer: every retransmission of the request went
+    /// unacknowledged (or no separate response came) before the gateway's own deadlines
+    /// [extension].
+    NoAnswer,
 }
 
 /// One try at carrying the command to the device.

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::paging::Page;
-use super::record::CommandRecord;
+use super::record::{CommandRecord, FinishOutcome, StatusChange};
 use super::{lock, read, write};
-use crate::model::{CommandType, ObjectId, Status};
+use crate::model::{CommandType, ObjectId, Status, Timestamp};
 
 const SHARDS: usize = 16;
 
@@ -25,7 +25,9 @@ pub struct CommandFilter {
 }
 
 impl CommandFilter {
-    fn matches(&self, record: &CommandRecord) -> bool {
+    /// Whether `record` matches, reading its own statuses (the list answers from the indexes;
+    /// this is the reference it must agree with).
+    pub fn matches(&self, record: &CommandRecord) -> bool {
         self.device_id.is_none_or(|device| record.concerns(device))
             && self
                 .command_type
@@ -51,6 +53,8 @@ struct CommandIndex {
     by_device: HashMap<ObjectId, BTreeSet<u64>>,
     by_type: HashMap<CommandType, BTreeSet<u64>>,
     by_software_update: HashMap<ObjectId, BTreeSet<u64>>,
+    /// Commands with at least one target in each status (indexed by [`Status::index`]).
+    by_status: [BTreeSet<u64>; 4],
     completed: VecDeque<Arc<CommandRecord>>,
 }
 
@@ -88,6 +92,9 @@ impl CommandStore {
                 .or_default()
                 .insert(seq);
         }
+        if let Some((_, entry)) = record.entry(0) {
+            index.by_status[entry.status.index()].insert(seq);
+        }
         index.by_seq.insert(seq, record);
     }
 
@@ -106,66 +113,91 @@ impl CommandStore {
         self.len() == 0
     }
 
-    /// Notes that `record` has completed; evicts the oldest completed commands beyond the
-    /// retention.
-    pub fn completed(&self, record: Arc<CommandRecord>) {
-        let evicted: Vec<Arc<CommandRecord>> = {
-            let mut index = lock(&self.index);
-            index.completed.push_back(record);
-            let mut evicted = Vec::new();
-            while index.completed.len() > self.retention {
-                let Some(old) = index.completed.pop_front() else {
-                    break;
-                };
-                index.remove(&old);
-                evicted.push(old);
+    /// Moves a non-terminal target of `record` to a non-terminal `status` (see
+    /// [`CommandRecord::set_status`]), keeping the status index in step.
+    pub fn set_status(
+        &self,
+        record: &CommandRecord,
+        target: usize,
+        status: Status,
+        message: &str,
+        at: Timestamp,
+    ) -> Option<StatusChange> {
+        record.set_status(target, status, message, at, |change| {
+            if change.entered.is_some() || change.left.is_some() {
+                lock(&self.index).apply(record.seq, change);
             }
-            evicted
-        };
+        })
+    }
+
+    /// Makes a target of `record` terminal (see [`CommandRecord::finish`]), keeping the status
+    /// index in step; once every target is terminal the command counts towards the retention
+    /// and the oldest completed commands beyond it are evicted.
+    pub fn finish(
+        &self,
+        record: &Arc<CommandRecord>,
+        target: usize,
+        status: Status,
+        message: &str,
+        result: Option<serde_json::Value>,
+        at: Timestamp,
+    ) -> FinishOutcome {
+        let mut evicted = Vec::new();
+        let outcome = record.finish(target, status, message, result, at, |change, complete| {
+            let mut index = lock(&self.index);
+            index.apply(record.seq, change);
+            if complete {
+                index.completed.push_back(record.clone());
+                while index.completed.len() > self.retention {
+                    let Some(old) = index.completed.pop_front() else {
+                        break;
+                    };
+                    index.remove(&old);
+                    evicted.push(old);
+                }
+            }
+        });
         for old in evicted {
             write(self.shard(&old.id)).remove(&old.id);
         }
+        outcome
     }
 
-    /// One page of the commands matching `filter`, oldest first, and the match count.
-    ///
-    /// The status filter reads each command's own lock, so it is applied after the index lock
-    /// is released: creates are never blocked behind a long status scan.
+    /// Stored commands with at least one target in `status`.
+    pub fn count_with_status(&self, status: Status) -> usize {
+        lock(&self.index).by_status[status.index()].len()
+    }
+
+    /// One page of the commands matching `filter`, oldest first, and the match count. Every
+    /// filter, the status included, is answered from the indexes: no command's own lock is
+    /// taken, and the scan walks the smallest matching index set.
     pub fn list(&self, filter: &CommandFilter, page: Page) -> (usize, Vec<Arc<CommandRecord>>) {
-        let indexed = CommandFilter {
-            status: None,
-            ..filter.clone()
-        };
         let index = lock(&self.index);
-        let mut candidates: Vec<&BTreeSet<u64>> = Vec::new();
         let empty = BTreeSet::new();
+        let mut sets: Vec<&BTreeSet<u64>> = Vec::with_capacity(4);
         if let Some(device) = filter.device_id {
-            candidates.push(index.by_device.get(&device).unwrap_or(&empty));
+            sets.push(index.by_device.get(&device).unwrap_or(&empty));
         }
         if let Some(kind) = filter.command_type {
-            candidates.push(index.by_type.get(&kind).unwrap_or(&empty));
+            sets.push(index.by_type.get(&kind).unwrap_or(&empty));
         }
         if let Some(update) = filter.software_update_id {
-            candidates.push(index.by_software_update.get(&update).unwrap_or(&empty));
+            sets.push(index.by_software_update.get(&update).unwrap_or(&empty));
         }
-        let matching: Box<dyn Iterator<Item = &Arc<CommandRecord>>> =
-            match candidates.into_iter().min_by_key(|set| set.len()) {
-                Some(smallest) => Box::new(smallest.iter().filter_map(|seq| index.by_seq.get(seq))),
-                None => Box::new(index.by_seq.values()),
-            };
-        let matching = matching.filter(|record| indexed.matches(record));
-        match filter.status {
-            None => page.collect(matching.cloned()),
-            Some(status) => {
-                let candidates: Vec<Arc<CommandRecord>> = matching.cloned().collect();
-                drop(index);
-                page.collect(
-                    candidates
-                        .into_iter()
-                        .filter(|record| record.has_status(status)),
-                )
-            }
+        if let Some(status) = filter.status {
+            sets.push(&index.by_status[status.index()]);
         }
+        sets.sort_by_key(|set| set.len());
+        let matching: Box<dyn Iterator<Item = &Arc<CommandRecord>>> = match sets.split_first() {
+            Some((smallest, others)) => Box::new(
+                smallest
+                    .iter()
+                    .filter(|seq| others.iter().all(|set| set.contains(seq)))
+                    .filter_map(|seq| index.by_seq.get(seq)),
+            ),
+            None => Box::new(index.by_seq.values()),
+        };
+        page.collect(matching.cloned())
     }
 }
 
@@ -176,9 +208,24 @@ fn devices_of(record: &CommandRecord) -> BTreeSet<ObjectId> {
 }
 
 impl CommandIndex {
+    fn apply(&mut self, seq: u64, change: StatusChange) {
+        if !self.by_seq.contains_key(&seq) {
+            return;
+        }
+        if let Some(left) = change.left {
+            self.by_status[left.index()].remove(&seq);
+        }
+        if let Some(entered) = change.entered {
+            self.by_status[entered.index()].insert(seq);
+        }
+    }
+
     fn remove(&mut self, record: &CommandRecord) {
         let seq = record.seq;
         self.by_seq.remove(&seq);
+        for set in &mut self.by_status {
+            set.remove(&seq);
+        }
         for device in devices_of(record) {
             remove_from(&mut self.by_device, &device, seq);
         }
@@ -195,5 +242,170 @@ fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<u64>>, key
         if set.is_empty() {
             map.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CommandSpec, IdGenerator};
+    use crate::store::Page;
+
+    fn spec(kind: CommandType, device: ObjectId, targets: Vec<ObjectId>) -> CommandSpec {
+        CommandSpec {
+            command_type: kind,
+            device_id: device,
+            payload: Default::default(),
+            schedule: None,
+            timeout: 30,
+            settings_id: None,
+            command_id: None,
+            software_update_id: None,
+            attached_device_ids: Vec::new(),
+            retry_options: None,
+            lwm2m_type: None,
+            endpoint: None,
+            data: None,
+            filepath: None,
+            file_id: None,
+            company_id: None,
+            user_id: None,
+            name: None,
+            origin: "cloud",
+            targets,
+            path: None,
+        }
+    }
+
+    fn at() -> Timestamp {
+        Timestamp::new(time::macros::datetime!(2030-01-01 0:00 UTC))
+    }
+
+    fn ids_of(store: &CommandStore, filter: &CommandFilter) -> (usize, Vec<u64>) {
+        let (total, page) = store.list(
+            filter,
+            Page {
+                page: 1,
+                per_page: 1000,
+            },
+        );
+        (total, page.iter().map(|r| r.seq).collect())
+    }
+
+    /// Status filters answered from the index agree with each command's own statuses through
+    /// every kind of transition (multi-target commands, enqueued → sent, terminal), also after
+    /// eviction.
+    #[test]
+    fn status_index_agrees_with_the_records() {
+        let ids = IdGenerator::new(1, 1);
+        let store = CommandStore::new(2);
+        let devices: Vec<ObjectId> = (0..3).map(|_| ids.next_id()).collect();
+        let mut records = Vec::new();
+        for seq in 0..8u64 {
+            let kind = if seq % 2 == 0 {
+                CommandType::Reboot
+            } else {
+                CommandType::Status
+            };
+            let targets = devices[..1 + (seq as usize % 3)].to_vec();
+            let initial = if seq % 3 == 0 {
+                Status::Enqueued
+            } else {
+                Status::Sent
+            };
+            let record = Arc::new(CommandRecord::new(
+                ids.next_id(),
+                seq,
+                spec(kind, devices[0], targets),
+                initial,
+                at(),
+            ));
+            store.insert(record.clone());
+            records.push(record);
+        }
+        let check = |store: &CommandStore, records: &[Arc<CommandRecord>]| {
+            for status in Status::ALL {
+                for kind in [None, Some(CommandType::Reboot)] {
+                    let filter = CommandFilter {
+                        status: Some(status),
+                        command_type: kind,
+                        ..Default::default()
+                    };
+                    let expected: Vec<u64> = records
+                        .iter()
+                        .filter(|r| store.get(&r.id).is_some() && filter.matches(r))
+                        .map(|r| r.seq)
+                        .collect();
+                    assert_eq!(
+                        ids_of(store, &filter),
+                        (expected.len(), expected),
+                        "{filter:?}"
+                    );
+                }
+            }
+        };
+        check(&store, &records);
+        for (n, record) in records.iter().enumerate() {
+            let targets = record.spec.targets.len();
+            for target in 0..targets {
+                store.set_status(record, target, Status::Sent, "sent", at());
+                check(&store, &records);
+                if (n + target) % 3 != 0 {
+                    let status = if target % 2 == 0 {
+                        Status::Success
+                    } else {
+                        Status::Fail
+                    };
+                    store.finish(record, target, status, "done", None, at());
+                    check(&store, &records);
+                }
+            }
+        }
+        assert!(
+            store.len() < records.len(),
+            "some completed commands were evicted"
+        );
+        assert_eq!(
+            store.count_with_status(Status::Sent),
+            ids_of(
+                &store,
+                &CommandFilter {
+                    status: Some(Status::Sent),
+                    ..Default::default()
+                }
+            )
+            .0
+        );
+    }
+
+    /// Listing by status takes no command's own lock: it completes while another thread holds
+    /// one.
+    #[test]
+    fn status_listing_does_not_wait_for_busy_commands() {
+        let ids = IdGenerator::new(1, 1);
+        let store = Arc::new(CommandStore::new(10));
+        let device = ids.next_id();
+        let record = Arc::new(CommandRecord::new(
+            ids.next_id(),
+            1,
+            spec(CommandType::Reboot, device, vec![device]),
+            Status::Sent,
+            at(),
+        ));
+        store.insert(record.clone());
+        let _held = record.hold();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let lister = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let filter = CommandFilter {
+                status: Some(Status::Sent),
+                ..Default::default()
+            };
+            let _ = sender.send(lister.list(&filter, Page::default()).0);
+        });
+        assert_eq!(
+            receiver.recv_timeout(std::time::Duration::from_secs(10)),
+            Ok(1)
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! created over REST.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use super::paging::Page;
 use super::{read, write};
@@ -59,7 +59,9 @@ pub struct SubDeviceInfo {
 #[derive(Debug)]
 struct Entry {
     seq: u64,
-    device: Device,
+    /// Shared with readers; changed copy-on-write (`Arc::make_mut`), so a lookup copies no
+    /// strings.
+    device: Arc<Device>,
 }
 
 #[derive(Debug, Default)]
@@ -88,7 +90,7 @@ impl DeviceStore {
     }
 
     /// The device with `_id`.
-    pub fn get(&self, id: &ObjectId) -> Option<Device> {
+    pub fn get(&self, id: &ObjectId) -> Option<Arc<Device>> {
         read(&self.index)
             .by_id
             .get(id)
@@ -113,7 +115,7 @@ impl DeviceStore {
     }
 
     /// The device whose `_id` or `unique_id` is `key`.
-    pub fn find(&self, key: &str) -> Option<Device> {
+    pub fn find(&self, key: &str) -> Option<Arc<Device>> {
         let index = read(&self.index);
         let by_id = ObjectId::parse(key).and_then(|id| index.by_id.get(&id));
         by_id
@@ -141,7 +143,7 @@ impl DeviceStore {
     }
 
     /// One page of matching devices, oldest first, and the match count.
-    pub fn list(&self, filter: &DeviceFilter, page: Page) -> (usize, Vec<Device>) {
+    pub fn list(&self, filter: &DeviceFilter, page: Page) -> (usize, Vec<Arc<Device>>) {
         let index = read(&self.index);
         if let Some(unique) = &filter.unique_id {
             let found = index
@@ -177,7 +179,7 @@ impl DeviceStore {
         unique_id: &str,
         name: Option<&str>,
         at: Timestamp,
-    ) -> Result<Device, DeviceStoreError> {
+    ) -> Result<Arc<Device>, DeviceStoreError> {
         let mut index = write(&self.index);
         if index.by_unique.contains_key(unique_id) {
             return Err(DeviceStoreError::Duplicate(unique_id.to_owned()));
@@ -185,7 +187,7 @@ impl DeviceStore {
         if index.by_id.len() >= self.max_devices {
             return Err(DeviceStoreError::Full(self.max_devices));
         }
-        let device = new_device(ids.next_id(), unique_id, name, "api", at);
+        let device = Arc::new(new_device(ids.next_id(), unique_id, name, "api", at));
         index.insert(device.clone());
         Ok(device)
     }
@@ -206,7 +208,7 @@ impl DeviceStore {
                     return Err(DeviceStoreError::Full(self.max_devices));
                 }
                 let id = ids.next_id();
-                index.insert(new_device(id, &endpoint, None, "lwm2m", at));
+                index.insert(Arc::new(new_device(id, &endpoint, None, "lwm2m", at)));
                 id
             }
         };
@@ -216,9 +218,10 @@ impl DeviceStore {
             .map(|entry| entry.device.attached_device_ids.clone())
             .unwrap_or_default();
         if let Some(entry) = index.by_id.get_mut(&id) {
-            entry.device.lwm2m = Some(registration);
-            entry.device.active = true;
-            entry.device.updated_at = at;
+            let device = Arc::make_mut(&mut entry.device);
+            device.lwm2m = Some(registration);
+            device.active = true;
+            device.updated_at = at;
         }
         index.set_active(&attached, true, at);
         Ok(id)
@@ -228,10 +231,11 @@ impl DeviceStore {
     pub fn touch(&self, id: &ObjectId, update: impl FnOnce(&mut Lwm2mRegistration), at: Timestamp) {
         let mut index = write(&self.index);
         if let Some(entry) = index.by_id.get_mut(id) {
-            if let Some(registration) = entry.device.lwm2m.as_mut() {
+            let device = Arc::make_mut(&mut entry.device);
+            if let Some(registration) = device.lwm2m.as_mut() {
                 update(registration);
             }
-            entry.device.updated_at = at;
+            device.updated_at = at;
         }
     }
 
@@ -240,9 +244,10 @@ impl DeviceStore {
         let mut index = write(&self.index);
         let attached = match index.by_id.get_mut(id) {
             Some(entry) => {
-                entry.device.active = active;
-                entry.device.updated_at = at;
-                entry.device.attached_device_ids.clone()
+                let device = Arc::make_mut(&mut entry.device);
+                device.active = active;
+                device.updated_at = at;
+                device.attached_device_ids.clone()
             }
             None => return,
         };
@@ -276,15 +281,16 @@ impl DeviceStore {
                         return Err(DeviceStoreError::Full(self.max_devices));
                     }
                     let id = ids.next_id();
-                    index.insert(new_device(id, &sub.device_id, None, "lwm2m", at));
+                    index.insert(Arc::new(new_device(id, &sub.device_id, None, "lwm2m", at)));
                     id
                 }
             };
             index.reparent(id, Some(*gateway));
             if let Some(entry) = index.by_id.get_mut(&id) {
-                entry.device.active = parent.active;
-                entry.device.updated_at = at;
-                entry.device.lwm2m = Some(Lwm2mRegistration {
+                let device = Arc::make_mut(&mut entry.device);
+                device.active = parent.active;
+                device.updated_at = at;
+                device.lwm2m = Some(Lwm2mRegistration {
                     endpoint: endpoint.clone(),
                     prefix: Some(sub.prefix.clone()),
                     registration_id: None,
@@ -310,14 +316,16 @@ impl DeviceStore {
         for id in dropped {
             index.reparent(id, None);
             if let Some(entry) = index.by_id.get_mut(&id) {
-                entry.device.active = false;
-                entry.device.lwm2m = None;
-                entry.device.updated_at = at;
+                let device = Arc::make_mut(&mut entry.device);
+                device.active = false;
+                device.lwm2m = None;
+                device.updated_at = at;
             }
         }
         if let Some(entry) = index.by_id.get_mut(gateway) {
-            entry.device.attached_device_ids = attached.clone();
-            entry.device.updated_at = at;
+            let device = Arc::make_mut(&mut entry.device);
+            device.attached_device_ids = attached.clone();
+            device.updated_at = at;
         }
         Ok(attached)
     }
@@ -345,7 +353,7 @@ fn new_device(
 }
 
 impl DeviceIndex {
-    fn insert(&mut self, device: Device) {
+    fn insert(&mut self, device: Arc<Device>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_unique.insert(device.unique_id.clone(), device.id);
@@ -356,8 +364,9 @@ impl DeviceIndex {
     fn set_active(&mut self, ids: &[ObjectId], active: bool, at: Timestamp) {
         for id in ids {
             if let Some(entry) = self.by_id.get_mut(id) {
-                entry.device.active = active && entry.device.lwm2m.is_some();
-                entry.device.updated_at = at;
+                let device = Arc::make_mut(&mut entry.device);
+                device.active = active && device.lwm2m.is_some();
+                device.updated_at = at;
             }
         }
     }
@@ -371,7 +380,7 @@ impl DeviceIndex {
         if old == parent {
             return;
         }
-        entry.device.parent_device_id = parent;
+        Arc::make_mut(&mut entry.device).parent_device_id = parent;
         let seq = entry.seq;
         if let Some(old) = old {
             if let Some(set) = self.by_parent.get_mut(&old) {
@@ -381,8 +390,7 @@ impl DeviceIndex {
                 }
             }
             if let Some(old_parent) = self.by_id.get_mut(&old) {
-                old_parent
-                    .device
+                Arc::make_mut(&mut old_parent.device)
                     .attached_device_ids
                     .retain(|child| *child != id);
             }
@@ -438,7 +446,10 @@ mod tests {
         let child = store.find("gw-sub1").unwrap();
         assert_eq!(child.parent_device_id, Some(gw));
         assert!(child.active);
-        assert_eq!(child.lwm2m.unwrap().prefix.as_deref(), Some("dev1"));
+        assert_eq!(
+            child.lwm2m.as_ref().unwrap().prefix.as_deref(),
+            Some("dev1")
+        );
         let (total, _) = store.list(
             &DeviceFilter {
                 parent_device_id: Some(gw),

@@ -13,7 +13,7 @@ pub use commands::{CommandFilter, CommandStore};
 pub use devices::{DeviceFilter, DeviceStore};
 pub use files::FileStore;
 pub use paging::Page;
-pub use record::{CommandRecord, FinishOutcome};
+pub use record::{CommandRecord, FinishOutcome, StatusChange};
 pub use software_updates::SoftwareUpdateStore;
 
 /// Locks a mutex, recovering the data if a previous holder panicked (state stays usable:

@@ -34,7 +34,45 @@ struct CommandState {
     statuses: Vec<(ObjectId, StatusEntry)>,
     updated_at: Timestamp,
     open_targets: usize,
+    /// Targets per status (indexed by [`Status::index`]).
+    counts: [usize; 4],
     observation: Option<ObservationSummary>,
+}
+
+/// One target's status change, and whether the command as a whole started or stopped having
+/// a target in a status (what the store's status index follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The target's previous status.
+    pub from: Status,
+    /// Its new status.
+    pub to: Status,
+    /// The command now has a target in this status and had none before.
+    pub entered: Option<Status>,
+    /// The command no longer has a target in this status.
+    pub left: Option<Status>,
+}
+
+impl CommandState {
+    fn change(&mut self, from: Status, to: Status) -> StatusChange {
+        let mut change = StatusChange {
+            from,
+            to,
+            entered: None,
+            left: None,
+        };
+        if from != to {
+            self.counts[from.index()] -= 1;
+            self.counts[to.index()] += 1;
+            if self.counts[from.index()] == 0 {
+                change.left = Some(from);
+            }
+            if self.counts[to.index()] == 1 {
+                change.entered = Some(to);
+            }
+        }
+        change
+    }
 }
 
 /// Notifications of an `observe` command after its first one.
@@ -63,6 +101,8 @@ pub struct FinishOutcome {
     /// Every target of the command is now terminal (true only for the call that closed the
     /// last one).
     pub command_complete: bool,
+    /// The target's status before (when accepted).
+    pub from: Option<Status>,
 }
 
 impl CommandRecord {
@@ -80,6 +120,8 @@ impl CommandRecord {
             .collect();
         let spec_json = render_members(&spec);
         let open_targets = statuses.len();
+        let mut counts = [0; 4];
+        counts[initial.index()] = open_targets;
         Self {
             id,
             seq,
@@ -90,29 +132,40 @@ impl CommandRecord {
                 statuses,
                 updated_at: at,
                 open_targets,
+                counts,
                 observation: None,
             }),
         }
     }
 
-    /// Moves a non-terminal target to a non-terminal `status`. Ignored once terminal.
-    pub fn set_status(&self, target: usize, status: Status, message: &str, at: Timestamp) -> bool {
+    /// Moves a non-terminal target to a non-terminal `status`; `None` (and nothing changes)
+    /// once the target is terminal. `apply` sees the change while the record is locked, so
+    /// that an index following it sees changes of one command in order.
+    pub fn set_status(
+        &self,
+        target: usize,
+        status: Status,
+        message: &str,
+        at: Timestamp,
+        apply: impl FnOnce(StatusChange),
+    ) -> Option<StatusChange> {
         let mut state = lock(&self.state);
         let state = &mut *state;
-        let Some((_, entry)) = state.statuses.get_mut(target) else {
-            return false;
-        };
+        let (_, entry) = state.statuses.get_mut(target)?;
         if entry.status.is_terminal() || status.is_terminal() {
-            return false;
+            return None;
         }
-        if entry.status != status {
+        let from = entry.status;
+        if from != status {
             entry.transitions.push(Transition { status, at });
         }
         entry.status = status;
         entry.status_message = message.to_owned();
         entry.updated_at = at;
         state.updated_at = at;
-        true
+        let change = state.change(from, status);
+        apply(change);
+        Some(change)
     }
 
     /// Records an attempt of a non-terminal target.
@@ -133,7 +186,8 @@ impl CommandRecord {
         entry.attempts.push(attempt);
     }
 
-    /// Makes a target terminal (`success` or `fail`), exactly once.
+    /// Makes a target terminal (`success` or `fail`), exactly once. `apply` sees the change
+    /// and whether the whole command is now complete, while the record is locked.
     pub fn finish(
         &self,
         target: usize,
@@ -141,12 +195,14 @@ impl CommandRecord {
         message: &str,
         result: Option<serde_json::Value>,
         at: Timestamp,
+        apply: impl FnOnce(StatusChange, bool),
     ) -> FinishOutcome {
         let mut state = lock(&self.state);
         let state = &mut *state;
         let rejected = FinishOutcome {
             accepted: false,
             command_complete: false,
+            from: None,
         };
         let Some((_, entry)) = state.statuses.get_mut(target) else {
             return rejected;
@@ -154,6 +210,7 @@ impl CommandRecord {
         if entry.status.is_terminal() || !status.is_terminal() {
             return rejected;
         }
+        let from = entry.status;
         entry.status = status;
         entry.status_message = message.to_owned();
         entry.transitions.push(Transition { status, at });
@@ -161,9 +218,12 @@ impl CommandRecord {
         entry.result = result;
         state.updated_at = at;
         state.open_targets -= 1;
+        let complete = state.open_targets == 0;
+        apply(state.change(from, status), complete);
         FinishOutcome {
             accepted: true,
-            command_complete: state.open_targets == 0,
+            command_complete: complete,
+            from: Some(from),
         }
     }
 
@@ -188,10 +248,13 @@ impl CommandRecord {
 
     /// Whether any target currently has `status`.
     pub fn has_status(&self, status: Status) -> bool {
+        lock(&self.state).counts[status.index()] > 0
+    }
+
+    /// Holds the record's lock until the returned guard drops (tests of lock independence).
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> impl Sized + '_ {
         lock(&self.state)
-            .statuses
-            .iter()
-            .any(|(_, entry)| entry.status == status)
     }
 
     /// Whether every target is terminal.
@@ -207,7 +270,7 @@ impl CommandRecord {
     /// Appends the JSON object for `GET /gateway_commands/{id}` to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"_id\":\"");
-        out.extend_from_slice(self.id.to_string().as_bytes());
+        out.extend_from_slice(&self.id.hex());
         out.extend_from_slice(b"\",");
         out.extend_from_slice(self.spec_json.as_bytes());
         let state = lock(&self.state);
@@ -215,14 +278,19 @@ impl CommandRecord {
             statuses: StatusMap(&state.statuses),
             observation: state.observation.as_ref(),
         };
-        out.extend_from_slice(b",\"created_at\":\"");
-        out.extend_from_slice(self.created_at.to_string().as_bytes());
-        out.extend_from_slice(b"\",\"updated_at\":\"");
-        out.extend_from_slice(state.updated_at.to_string().as_bytes());
-        out.extend_from_slice(b"\",");
-        let rendered = render_members(&tail);
-        out.extend_from_slice(rendered.as_bytes());
-        out.push(b'}');
+        out.extend_from_slice(b",\"created_at\":");
+        let _ = serde_json::to_writer(&mut *out, &self.created_at);
+        out.extend_from_slice(b",\"updated_at\":");
+        let _ = serde_json::to_writer(&mut *out, &state.updated_at);
+        // The tail object's opening brace becomes the separator; its closing brace closes
+        // the whole command.
+        let start = out.len();
+        if serde_json::to_writer(&mut *out, &tail).is_ok() && out.get(start) == Some(&b'{') {
+            out[start] = b',';
+        } else {
+            out.truncate(start);
+            out.push(b'}');
+        }
     }
 
     /// The JSON object as bytes.
