@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fleetbench_gateway::GatewayConfig;
 use fleetbench_gateway::clock::Clock;
+use fleetbench_gateway::engine::link::NO_ANSWER_PREFIX;
 use fleetbench_gateway::engine::{
     CommandRequest, DeviceLink, DeviceOperation, DeviceRoute, Engine, EngineConfig, LinkError,
     Observation, OperationOutcome,
@@ -32,6 +33,7 @@ enum Behaviour {
     Error(u64),
     Never,
     Deregister(u64),
+    NoAnswer(u64),
 }
 
 /// Endpoint and prefix of a route.
@@ -92,6 +94,13 @@ impl DeviceLink for ScriptedLink {
                     endpoint: target.endpoint.clone(),
                 })
             }
+            Behaviour::NoAnswer(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Err(LinkError::NoAnswer {
+                    endpoint: target.endpoint.clone(),
+                    detail: "no response after every CoAP retransmission".into(),
+                })
+            }
         }
     }
 
@@ -112,6 +121,7 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
         3 => (0u64..5_000).prop_map(Behaviour::Error),
         2 => Just(Behaviour::Never),
         1 => (0u64..5_000).prop_map(Behaviour::Deregister),
+        1 => (0u64..5_000).prop_map(Behaviour::NoAnswer),
     ]
 }
 
@@ -396,6 +406,25 @@ fn check_entry(
             prop_assert_eq!(&entry.status_message, "timeout");
         }
     }
+    for attempt in &entry.attempts {
+        prop_assert_eq!(
+            attempt.outcome == AttemptOutcome::NoAnswer,
+            attempt.message.starts_with(NO_ANSWER_PREFIX),
+            "no_answer outcome iff the CoAP no-answer message: {:?}",
+            attempt
+        );
+    }
+    if entry.status == Status::Fail
+        && let Some(attempt) = entry.attempts.last()
+        && attempt.outcome == AttemptOutcome::NoAnswer
+        && entry.status_message != "timeout"
+    {
+        prop_assert!(
+            entry.status_message.starts_with(NO_ANSWER_PREFIX),
+            "a device that never answered is reported as such: {}",
+            entry.status_message
+        );
+    }
     if entry.status_message == "timeout" {
         prop_assert!(
             (deadline - last.at.get()).as_seconds_f64() <= EPS,
@@ -513,4 +542,193 @@ async fn retry_interval_retries_until_the_window_closes() {
         "{}",
         entry.status_message
     );
+}
+
+/// A device that never answers at the CoAP layer fails with a message that says so (not
+/// `timeout`, which stays reserved for the command and attempt deadlines), and each such attempt
+/// is recorded with outcome `no_answer`.
+#[tokio::test(start_paused = true)]
+async fn a_coap_no_answer_is_reported_apart_from_timeouts() {
+    let case = Case {
+        timeout: 600,
+        retry: Some((None, 1, None)),
+        schedule: None,
+        attached: 0,
+        scripts: vec![vec![Behaviour::NoAnswer(93_000)]; 3],
+    };
+    run_case(case).await.unwrap();
+    let state = Arc::new(GatewayState::new(
+        &GatewayConfig::default(),
+        Clock::anchored(ANCHOR),
+    ));
+    let link = Arc::new(ScriptedLink::default());
+    let engine = Engine::new(
+        state.clone(),
+        link.clone(),
+        EngineConfig {
+            default_timeout: Duration::from_secs(30),
+            max_in_flight: 10,
+            max_observations: 10,
+        },
+    );
+    let gateway = state
+        .devices
+        .upsert_registered(&state.ids, registration("gw"), state.now())
+        .unwrap();
+    link.scripts
+        .lock()
+        .unwrap()
+        .insert(("gw".into(), None), vec![Behaviour::NoAnswer(93_000)]);
+    let request = CommandRequest {
+        command_type: Some("reboot".into()),
+        device_id: Some(gateway.to_string()),
+        timeout: Some(600.into()),
+        retry_options: Some(json!({"max_retries": 1})),
+        ..Default::default()
+    };
+    let record = engine.submit(request, None).unwrap();
+    tokio::time::timeout(Duration::from_secs(1000), async {
+        while !record.is_complete() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let entry = record.entry(0).unwrap().1;
+    assert_eq!(entry.status, Status::Fail);
+    assert_eq!(
+        entry.status_message,
+        "device did not answer (CoAP timeout): endpoint \"gw\", no response after every CoAP retransmission (after 2 attempts)"
+    );
+    assert!(
+        entry
+            .attempts
+            .iter()
+            .all(|a| a.outcome == AttemptOutcome::NoAnswer)
+    );
+    assert!(
+        state
+            .metrics
+            .render(Default::default())
+            .contains("fleetbench_gateway_attempts_total{outcome=\"no_answer\"} 2")
+    );
+}
+
+/// Records every operation (path and payload) with a delay, to see how transfers interleave.
+#[derive(Default)]
+struct RecordingLink {
+    log: Mutex<Vec<(String, String, Vec<u8>)>>,
+}
+
+impl DeviceLink for RecordingLink {
+    async fn execute(
+        &self,
+        target: &DeviceRoute,
+        operation: DeviceOperation,
+    ) -> Result<OperationOutcome, LinkError> {
+        let payload = match &operation {
+            DeviceOperation::Write { payload, .. } => payload.to_vec(),
+            _ => Vec::new(),
+        };
+        self.log.lock().unwrap().push((
+            target.endpoint.clone(),
+            operation.path().to_string(),
+            payload,
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(OperationOutcome {
+            code: "2.04".into(),
+            content_format: None,
+            payload: Bytes::new(),
+        })
+    }
+
+    async fn observe(
+        &self,
+        target: &DeviceRoute,
+        _path: Lwm2mPath,
+    ) -> Result<Observation, LinkError> {
+        Err(LinkError::NotRegistered {
+            endpoint: target.endpoint.clone(),
+        })
+    }
+}
+
+/// Two `lwm2m_file` uploads to one device run one after the other (select path, write data,
+/// then the next), while uploads to another device run alongside.
+#[tokio::test(start_paused = true)]
+async fn file_transfers_to_one_device_do_not_interleave() {
+    let state = Arc::new(GatewayState::new(
+        &GatewayConfig::default(),
+        Clock::anchored(ANCHOR),
+    ));
+    let link = Arc::new(RecordingLink::default());
+    let engine = Engine::new(
+        state.clone(),
+        link.clone(),
+        EngineConfig {
+            default_timeout: Duration::from_secs(30),
+            max_in_flight: 10,
+            max_observations: 10,
+        },
+    );
+    let one = state
+        .devices
+        .upsert_registered(&state.ids, registration("one"), state.now())
+        .unwrap();
+    let other = state
+        .devices
+        .upsert_registered(&state.ids, registration("other"), state.now())
+        .unwrap();
+    let mut records = Vec::new();
+    for (device, name) in [(one, "a"), (one, "b"), (other, "c")] {
+        let file = state
+            .files
+            .insert(
+                &state.ids,
+                name.into(),
+                Bytes::from(format!("data-{name}")),
+                "upload",
+                state.now(),
+            )
+            .unwrap();
+        let request = CommandRequest {
+            command_type: Some("lwm2m_file".into()),
+            lwm2m_type: Some("fileupload".into()),
+            device_id: Some(device.to_string()),
+            file_id: Some(file.id.to_string()),
+            filepath: Some(format!("/files/{name}")),
+            ..Default::default()
+        };
+        records.push(engine.submit(request, None).unwrap());
+    }
+    tokio::time::timeout(Duration::from_secs(100), async {
+        while !records.iter().all(|r| r.is_complete()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    for record in &records {
+        assert_eq!(record.entry(0).unwrap().1.status, Status::Success);
+    }
+    let log = link.log.lock().unwrap().clone();
+    let on = |endpoint: &str| -> Vec<(String, String)> {
+        log.iter()
+            .filter(|(e, _, _)| e == endpoint)
+            .map(|(_, path, payload)| (path.clone(), String::from_utf8_lossy(payload).into()))
+            .collect()
+    };
+    let one_log = on("one");
+    assert_eq!(one_log.len(), 4, "{one_log:?}");
+    for pair in one_log.chunks(2) {
+        assert_eq!(pair[0].0, "/33000/0/8");
+        assert_eq!(pair[1].0, "/33000/0/9");
+        let name = pair[0].1.trim_start_matches("/files/");
+        assert_eq!(pair[1].1, format!("data-{name}"), "{one_log:?}");
+    }
+    assert_ne!(one_log[0].1, one_log[2].1);
+    // The other device's transfer overlapped the first one's (it is not serialised with it).
+    let first_other = log.iter().position(|(e, _, _)| e == "other").unwrap();
+    assert!(first_other < 3, "{log:?}");
 }

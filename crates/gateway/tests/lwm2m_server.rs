@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use common::{Api, only_status};
 use fleetbench_gateway::{GatewayConfig, start};
-use fleetbench_lwm2m::coap::RequestOptions;
 use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, IncomingRequest, ServiceConfig};
-use fleetbench_lwm2m::coap_lite::{Packet, RequestType, ResponseType};
+use fleetbench_lwm2m::coap::{EndpointConfig, RequestOptions};
+use fleetbench_lwm2m::coap_lite::{MessageClass, MessageType, Packet, RequestType, ResponseType};
 use fleetbench_lwm2m::codec::{self, Record};
 use fleetbench_lwm2m::content_format::ContentFormat;
 use fleetbench_lwm2m::packets::{
@@ -448,5 +448,193 @@ async fn a_device_that_stops_updating_goes_inactive_when_its_lifetime_lapses() {
             .unwrap()
             .contains("fleetbench_gateway_lwm2m_registration_expiries_total 1")
     );
+    gateway.shutdown().await;
+}
+
+/// A device on a bare UDP socket: it registers, then only receives (it never acknowledges
+/// anything unless told to), so tests can count what the gateway sends it.
+struct RawDevice {
+    socket: tokio::net::UdpSocket,
+    server: SocketAddr,
+}
+
+impl RawDevice {
+    async fn register(server: SocketAddr, endpoint: &str, links: &str) -> Self {
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let mut request = register_request(&RegistrationParams::new(endpoint, 60), links);
+        request.header.set_type(MessageType::Confirmable);
+        request.header.message_id = 7;
+        request.set_token(vec![7]);
+        socket
+            .send_to(&request.to_bytes().unwrap(), server)
+            .await
+            .unwrap();
+        let device = Self { socket, server };
+        let answer = device.next().await;
+        assert_eq!(answer.header.message_id, 7);
+        assert_eq!(code_text(&answer), "2.01");
+        device
+    }
+
+    /// The next datagram the gateway sends.
+    async fn next(&self) -> Packet {
+        let mut buffer = [0u8; 2048];
+        let (length, _) = tokio::time::timeout(common::WAIT, self.socket.recv_from(&mut buffer))
+            .await
+            .expect("a datagram in time")
+            .unwrap();
+        Packet::from_bytes(&buffer[..length]).unwrap()
+    }
+
+    /// Whether a datagram waits unread.
+    fn pending(&self) -> bool {
+        let mut buffer = [0u8; 2048];
+        match self.socket.try_recv_from(&mut buffer) {
+            Ok(_) => true,
+            Err(error) => {
+                assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+                false
+            }
+        }
+    }
+
+    /// Acknowledges `request` with a piggy-backed `code`.
+    async fn answer(&self, request: &Packet, code: ResponseType) {
+        let mut response = Packet::new();
+        response.header.set_type(MessageType::Acknowledgement);
+        response.header.message_id = request.header.message_id;
+        response.header.code = MessageClass::Response(code);
+        response.set_token(request.get_token().to_vec());
+        self.socket
+            .send_to(&response.to_bytes().unwrap(), self.server)
+            .await
+            .unwrap();
+    }
+}
+
+/// A value of `/metrics`.
+async fn metric(api: &Api, name: &str) -> f64 {
+    let (_, text) = api.get("/metrics").await;
+    let text = text.as_str().unwrap_or_default().to_owned();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .filter(|rest| rest.starts_with(' '))
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// A device that acknowledges nothing: the LwM2M server retransmits the CON request
+/// `max_retransmit` times, then the command fails with "device did not answer (CoAP
+/// timeout)" and an attempt outcome `no_answer` (not `timeout`, which is kept for deadlines).
+#[tokio::test]
+async fn a_device_that_never_answers_is_reported_as_a_coap_no_answer() {
+    let config = GatewayConfig {
+        coap: EndpointConfig {
+            ack_timeout: std::time::Duration::from_millis(100),
+            ack_random_factor: 1.0,
+            max_retransmit: 2,
+            ..EndpointConfig::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let gateway = start(config).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let device = RawDevice::register(gateway.coap_addr(), "mute", "</1/0>,</3/0>").await;
+    api.wait_device("mute", |d| d["active"] == true).await;
+    let (status, created) = api
+        .post(
+            "/devices/mute/gateway_commands",
+            json!({"command_type": "reboot", "timeout": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let first = device.next().await;
+    assert_eq!(uri_path(&first), ["3", "0", "4"]);
+    for _ in 0..2 {
+        let again = device.next().await;
+        assert_eq!(
+            again.header.message_id, first.header.message_id,
+            "a retransmission"
+        );
+    }
+    let done = api.wait_command(created["_id"].as_str().unwrap()).await;
+    let entry = only_status(&done);
+    assert_eq!(entry["status"], "fail");
+    assert_eq!(
+        entry["status_message"],
+        "device did not answer (CoAP timeout): endpoint \"mute\", no response after every CoAP retransmission"
+    );
+    assert_eq!(entry["attempts"][0]["outcome"], "no_answer", "{done}");
+    assert!(!device.pending(), "no fourth transmission");
+    common::eventually(|| async {
+        (metric(&api, "fleetbench_gateway_coap_retransmissions_total").await >= 2.0).then_some(())
+    })
+    .await;
+    gateway.shutdown().await;
+}
+
+/// With `discovery_concurrency` 2, four gateways that register listing Object 25 are read two
+/// at a time: the other two wait (and get no request) until a discovery ends.
+#[tokio::test]
+async fn sub_device_discoveries_run_a_bounded_number_at_once() {
+    let config = GatewayConfig {
+        discovery_concurrency: 2,
+        ..GatewayConfig::default()
+    };
+    let gateway = start(config).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let mut devices = Vec::new();
+    for k in 0..4 {
+        devices.push(
+            RawDevice::register(
+                gateway.coap_addr(),
+                &format!("gw-{k}"),
+                "</1/0>,</3/0>,</25>;ver=2.0,</25/0>",
+            )
+            .await,
+        );
+    }
+    common::eventually(|| async {
+        let running = metric(&api, "fleetbench_gateway_discoveries_running").await;
+        let waiting = metric(&api, "fleetbench_gateway_discoveries_waiting").await;
+        (running == 2.0 && waiting == 2.0).then_some(())
+    })
+    .await;
+    let mut reading: Vec<(usize, Packet)> = Vec::new();
+    while reading.len() < 2 {
+        let next = devices.iter().map(|device| Box::pin(device.next()));
+        let (request, index, _) = futures_util::future::select_all(next).await;
+        assert_eq!(uri_path(&request), ["25"]);
+        if reading.iter().all(|(seen, _)| *seen != index) {
+            reading.push((index, request));
+        }
+    }
+    let idle: Vec<usize> = (0..4)
+        .filter(|k| reading.iter().all(|(seen, _)| seen != k))
+        .collect();
+    for k in &idle {
+        assert!(!devices[*k].pending(), "gw-{k} was read beyond the bound");
+    }
+    let (first, request) = &reading[0];
+    devices[*first]
+        .answer(request, ResponseType::NotFound)
+        .await;
+    let next = idle.iter().map(|k| Box::pin(devices[*k].next()));
+    let (request, _, _) = futures_util::future::select_all(next).await;
+    assert_eq!(
+        uri_path(&request),
+        ["25"],
+        "a waiting discovery got its turn"
+    );
+    common::eventually(|| async {
+        let running = metric(&api, "fleetbench_gateway_discoveries_running").await;
+        let waiting = metric(&api, "fleetbench_gateway_discoveries_waiting").await;
+        (running == 2.0 && waiting == 1.0).then_some(())
+    })
+    .await;
     gateway.shutdown().await;
 }

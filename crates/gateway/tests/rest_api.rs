@@ -687,3 +687,65 @@ async fn metrics_and_server_sent_events() {
     assert!(metrics.contains("fleetbench_gateway_devices_active 0"));
     gateway.shutdown().await;
 }
+
+/// A subscriber with a tiny buffer that reads nothing while a bulk request creates ten commands
+/// (their `sent` events are published before the handler yields) first receives
+/// `event: lagged` with the number of events it missed, then newer events.
+#[tokio::test]
+async fn a_lagging_event_subscriber_gets_a_lagged_event() {
+    let (gateway, api) = gateway(GatewayConfig {
+        events_buffer: 2,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for k in 0..10 {
+        ids.push(device(&api, &format!("lag-{k}")).await);
+    }
+    let mut events = reqwest::Client::new()
+        .get(format!(
+            "http://{}/gateway_commands/events",
+            gateway.http_addr()
+        ))
+        .header("authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let (status, bulk) = api
+        .post("/devices/bulk/reboot", json!({"device_ids": ids}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bulk}");
+    let text = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut text = String::new();
+        while !text.contains("event: status") {
+            let chunk = events.chunk().await.unwrap().expect("stream open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("events arrive");
+    let first = text.split("\n\n").next().unwrap();
+    assert!(
+        first.starts_with("event: lagged\ndata: {\"missed\":"),
+        "{text}"
+    );
+    let missed: u64 = first
+        .trim_start_matches("event: lagged\ndata: {\"missed\":")
+        .trim_end_matches('}')
+        .parse()
+        .unwrap();
+    assert!(missed >= 8, "{text}");
+    let (_, _, body) = api.call(Method::GET, "/metrics", None, None).await;
+    let lagged: u64 = body
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("fleetbench_gateway_events_lagged_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(lagged >= missed, "{lagged} counted, {missed} reported");
+    gateway.shutdown().await;
+}
