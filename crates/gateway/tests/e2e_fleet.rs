@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Api, only_status};
+use fleetbench_fleet::profile::FirmwareFailure;
 use fleetbench_fleet::{BehaviourProfile, FleetConfig, sub_device_name};
 use fleetbench_gateway::{GatewayConfig, start};
 use reqwest::StatusCode;
@@ -37,6 +38,7 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
         seed: 7,
         profile: BehaviourProfile {
             notification_period: Duration::from_millis(50),
+            reboot_downtime: Duration::from_millis(200),
             ..BehaviourProfile::default()
         },
         ..FleetConfig::default()
@@ -204,5 +206,156 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
 
     fleet.shutdown().await;
     api.wait_device(&endpoint, |d| d["active"] == false).await;
+    gateway.shutdown().await;
+}
+
+/// A `/metrics` value.
+async fn metric(api: &Api, name: &str) -> f64 {
+    let (_, text) = api.get("/metrics").await;
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .filter(|rest| rest.starts_with(' '))
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Software updates through Object 5 with the real fleet: pushed (Package, Block1) and pulled
+/// (Package URI: the device fetches `coap://<gateway>/files/<id>` block-wise from the gateway),
+/// to a device and to a sub-device, following State until Downloaded and Update Result until
+/// 1; and a package the device rejects (Update Result 5) fails with that result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn software_updates_are_pushed_and_pulled_through_object_5() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let profile = BehaviourProfile {
+        reboot_downtime: Duration::from_millis(200),
+        ..BehaviourProfile::default()
+    };
+    let fleet = fleetbench_fleet::start(FleetConfig {
+        server: gateway.coap_addr(),
+        devices: 2,
+        sub_devices: 1,
+        registration_spread: Duration::from_millis(50),
+        seed: 11,
+        profile: profile.clone(),
+        ..FleetConfig::default()
+    })
+    .await
+    .unwrap();
+    let broken = fleetbench_fleet::start(FleetConfig {
+        server: gateway.coap_addr(),
+        devices: 1,
+        endpoint_prefix: "broken-".into(),
+        registration_spread: Duration::from_millis(50),
+        seed: 12,
+        profile: BehaviourProfile {
+            firmware_failures: vec![FirmwareFailure {
+                result: 5,
+                ratio: 1.0,
+            }],
+            ..profile
+        },
+        ..FleetConfig::default()
+    })
+    .await
+    .unwrap();
+    fleet
+        .wait_registered(Duration::from_secs(20))
+        .await
+        .unwrap();
+    broken
+        .wait_registered(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (push_device, pull_device) = (fleet.endpoints()[0].clone(), fleet.endpoints()[1].clone());
+    let pull_sub = sub_device_name(&pull_device, 0);
+    api.wait_device(&pull_sub, |d| d["active"] == true).await;
+
+    let package = vec![0x5a_u8; 5000];
+    let (_, file) = api
+        .raw(
+            reqwest::Method::POST,
+            "/files?name=fw.bin",
+            package.clone(),
+            "application/octet-stream",
+        )
+        .await;
+    let file_id = file["_id"].as_str().unwrap().to_owned();
+    let (_, push) = api
+        .post(
+            "/software_updates",
+            json!({"name": "fw-push", "files": [{"name": "fw.bin", "file_id": file_id}]}),
+        )
+        .await;
+    let link = format!("coap://{}/files/{file_id}", gateway.coap_addr());
+    let (_, pull) = api
+        .post(
+            "/software_updates",
+            json!({"name": "fw-pull", "files": [{"name": "fw.bin", "link": link}]}),
+        )
+        .await;
+
+    let pushed = run(
+        &api,
+        &push_device,
+        json!({"command_type": "software_update", "software_update_id": push["_id"], "timeout": 60}),
+    )
+    .await;
+    let result = &only_status(&pushed)["result"];
+    assert_eq!(result["update_result"], 1, "{pushed}");
+    assert_eq!(result["delivery"], "push", "{pushed}");
+
+    let blocks_before = metric(&api, "fleetbench_gateway_coap_file_blocks_served_total").await;
+    let pulled = run(
+        &api,
+        &pull_device,
+        json!({"command_type": "software_update", "software_update_id": pull["_id"], "timeout": 60}),
+    )
+    .await;
+    assert_eq!(
+        only_status(&pulled)["result"]["delivery"],
+        "pull",
+        "{pulled}"
+    );
+    let blocks = metric(&api, "fleetbench_gateway_coap_file_blocks_served_total").await;
+    assert!(
+        blocks - blocks_before >= 5.0,
+        "the device fetched the 5000-byte package block-wise from the gateway ({} blocks)",
+        blocks - blocks_before
+    );
+    let sub_pulled = run(
+        &api,
+        &pull_sub,
+        json!({"command_type": "software_update", "software_update_id": pull["_id"], "timeout": 60}),
+    )
+    .await;
+    assert_eq!(only_status(&sub_pulled)["result"]["update_result"], 1);
+    assert!(
+        metric(&api, "fleetbench_gateway_coap_file_blocks_served_total").await - blocks >= 5.0,
+        "the sub-device's pull fetched the package too"
+    );
+
+    let (status, created) = api
+        .post(
+            &format!("/devices/{}/gateway_commands", broken.endpoints()[0]),
+            json!({"command_type": "software_update", "software_update_id": push["_id"], "timeout": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let failed = api.wait_command(created["_id"].as_str().unwrap()).await;
+    let entry = only_status(&failed);
+    assert_eq!(entry["status"], "fail", "{failed}");
+    assert_eq!(
+        entry["status_message"],
+        "firmware download failed: Update Result 5 (integrity check failure)",
+        "{failed}"
+    );
+
+    broken.shutdown().await;
+    fleet.shutdown().await;
     gateway.shutdown().await;
 }
