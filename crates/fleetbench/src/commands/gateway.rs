@@ -35,6 +35,12 @@ pub async fn run(args: GatewayArgs) -> u8 {
         gateway.http_addr(),
         gateway.coap_addr()
     );
+    // One machine-readable line with the bound addresses (useful with port 0).
+    println!(
+        "listening http=http://{} coap=coap://{}",
+        gateway.http_addr(),
+        gateway.coap_addr()
+    );
     println!("press Ctrl-C to stop");
     super::shutdown_signal().await;
     gateway.shutdown().await;

@@ -518,3 +518,50 @@ async fn directory_discovery_pages_and_waits_for_late_devices() {
     );
     assert!(started.elapsed() <= Duration::from_secs(5));
 }
+
+#[tokio::test(start_paused = true)]
+async fn closed_loop_hides_a_stall_the_open_model_shows() {
+    // The same 1 s freeze seen by a closed-loop worker (send, wait, think 10 ms, repeat)
+    // and by the open model at a similar rate: closed-loop records it once (p99 stays at the
+    // service time: coordinated omission), the open model for every command it delayed.
+    let closed_text = r#"
+name = "closed"
+duration = "10s"
+load = { model = "closed", concurrency = 1, think_time = "10ms" }
+[[fleet.classes]]
+name = "a"
+count = 4
+sub_devices = 1
+[[commands]]
+command_type = "reboot"
+"#;
+    let stalled = |start: Instant| {
+        let mut fake = FakeGateway::with_events(Duration::from_millis(5));
+        fake.stall = Some((
+            start + Duration::from_secs(5),
+            start + Duration::from_secs(6),
+        ));
+        fake
+    };
+    let start = Instant::now();
+    let (m, _) = run(
+        stalled(start),
+        Scenario::from_str(closed_text, "c.toml").unwrap(),
+    )
+    .await;
+    let (c, h, _) = totals(&m);
+    let closed = h.latency.stats().unwrap();
+    assert!(closed.max > 990.0, "the one stalled command: {closed:?}");
+    assert_close(closed.p99, 5.0);
+    assert!(c.completed > 600, "{c:?}");
+
+    let start = Instant::now();
+    let (_, open_h) = {
+        let (m, _) = run(stalled(start), scenario(66.0, "10s", "")).await;
+        let (_, h, _) = totals(&m);
+        ((), h)
+    };
+    let open = open_h.latency.stats().unwrap();
+    assert!(open.p99 > 900.0, "every delayed command counts: {open:?}");
+    assert!(open.p90 < 10.0, "{open:?}");
+}

@@ -94,6 +94,7 @@ impl LatencyHistogram {
             mean: self.0.mean() / 1000.0,
             p50: self.percentile_ms(50.0),
             p90: self.percentile_ms(90.0),
+            p95: self.percentile_ms(95.0),
             p99: self.percentile_ms(99.0),
             p99_9: self.percentile_ms(99.9),
             max: us_to_ms(self.0.max()),
@@ -200,6 +201,9 @@ pub struct Stats {
     pub p50: f64,
     /// 90th percentile.
     pub p90: f64,
+    /// 95th percentile.
+    #[serde(default)]
+    pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
     /// 99.9th percentile.

@@ -1,0 +1,158 @@
+//! Helpers of the binary tests: the `fleetbench` binary, a mock gateway in its own process,
+//! scratch directories.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fleetbench"))
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh scratch directory (removed on drop).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// `<tmp>/fleetbench-bin-<name>-<pid>`, empty.
+    pub fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("fleetbench-bin-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// A path inside.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `fleetbench gateway` in its own process, killed on drop.
+pub struct GatewayProcess {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub http: String,
+    /// `coap://127.0.0.1:<port>`.
+    pub coap: String,
+    /// The accepted token.
+    pub token: String,
+}
+
+impl GatewayProcess {
+    /// Starts it on free ports and waits (bounded) for its `listening` line.
+    pub fn start() -> GatewayProcess {
+        let token = "binary-test-token".to_owned();
+        let mut child = bin()
+            .args([
+                "gateway",
+                "--http",
+                "127.0.0.1:0",
+                "--coap",
+                "127.0.0.1:0",
+                "--token",
+                &token,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fleetbench gateway starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(rest) = line.strip_prefix("listening ") {
+                    let _ = tx.send(rest.to_owned());
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no `listening` line from fleetbench gateway: {e}");
+            }
+        };
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{name} missing in {line:?}"))
+                .to_owned()
+        };
+        GatewayProcess {
+            http: field("http"),
+            coap: field("coap"),
+            child,
+            token,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args` (bounded by `limit`), returning exit code, stdout, stderr.
+pub fn run(args: &[&str], limit: Duration) -> (i32, String, String) {
+    let mut child = bin()
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fleetbench runs");
+    let (tx, rx) = mpsc::channel();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut o = String::new();
+        let mut e = String::new();
+        let t = std::thread::spawn(move || {
+            let _ = std::io::Read::read_to_string(&mut err, &mut e);
+            e
+        });
+        let _ = std::io::Read::read_to_string(&mut out, &mut o);
+        let e = t.join().unwrap_or_default();
+        let _ = tx.send((o, e));
+    });
+    let (stdout, stderr) = match rx.recv_timeout(limit) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("fleetbench {args:?} did not finish within {limit:?}");
+        }
+    };
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Reads a run directory's summary.json.
+pub fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
