@@ -101,7 +101,7 @@ pub struct FleetConfig {
     /// 127.0.0.x (`None`: only when an address runs out of ports).
     pub max_sockets_per_ip: Option<usize>,
     /// The optional content formats advertised in the registration's root link `ct=`
-    /// (110 SenML JSON, 112 SenML CBOR, 11542 TLV). One value is written unquoted, which is
+    /// (110 SenML JSON, 112 SenML CBOR, 11542 TLV; all three are served whatever it says). One value is written unquoted, which is
     /// all Wakaama's parser accepts; several become `ct="110 112"`.
     pub root_content_formats: Vec<u16>,
 }
@@ -230,12 +230,12 @@ impl FleetConfig {
         if let Some(format) = self
             .root_content_formats
             .iter()
-            .find(|f| !matches!(f, 110 | 112 | 11542 | 11543))
+            .find(|f| !matches!(f, 110 | 112 | 11542))
         {
             return invalid(
                 "root_content_formats",
                 format.to_string(),
-                "must be among 110, 112, 11542 and 11543",
+                "must be among 110 (SenML JSON), 112 (SenML CBOR) and 11542 (TLV)",
             );
         }
         let endpoints = match self.sub_device_mode {

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::blockwise::{self, Block1Step};
 use super::message::{self, FormatOption};
 use super::{Device, DeviceAction, Reply, create, discover, execute, read, write};
+use crate::model::firmware::{FirmwareState, result};
 use crate::model::{attributes, objects};
 
 /// A request failure: the response code to send.
@@ -31,7 +32,10 @@ pub(super) fn handle(device: &mut Device, now: Instant, request: &Packet) -> Rep
             }
             return reply(response);
         }
-        Block1Step::Fail(response) => return reply(response),
+        Block1Step::Fail(response) => {
+            upload_failed(device, request, &response);
+            return reply(response);
+        }
         Block1Step::Complete { body, option } => {
             let mut whole = request.clone();
             whole.clear_option(CoapOption::Block1);
@@ -71,6 +75,28 @@ fn upload_started(device: &mut Device, request: &Packet) {
         && let Some((node, _)) = device.node_mut(path.prefix.as_deref())
     {
         node.firmware_download_started();
+    }
+}
+
+/// A broken firmware package push (missing block, too large) ends the download: Idle with
+/// Update Result 4 (connection lost), or 2 (not enough flash) after a 4.13.
+fn upload_failed(device: &mut Device, request: &Packet, response: &Packet) {
+    let Some(path) = message::uri_path(request).and_then(|s| Lwm2mPath::from_segments(&s).ok())
+    else {
+        return;
+    };
+    let package = path.object == objects::FIRMWARE
+        && path.instance == Some(0)
+        && path.resource == Some(objects::FIRMWARE_PACKAGE);
+    if package
+        && let Some((node, _)) = device.node_mut(path.prefix.as_deref())
+        && node.firmware_state() == FirmwareState::Downloading
+    {
+        let code = match message::response_code(response) {
+            Some(ResponseType::RequestEntityTooLarge) => result::NOT_ENOUGH_FLASH,
+            _ => result::CONNECTION_LOST,
+        };
+        node.firmware_download_failed(code);
     }
 }
 

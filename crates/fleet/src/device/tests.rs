@@ -1058,6 +1058,37 @@ mod blockwise_transfers {
             code(&device.handle_request(now, &bad)),
             ResponseType::BadOption
         );
+        // A firmware push that breaks off goes back to Idle with result 4.
+        let mut put = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[7; 64]);
+        put.add_option(
+            CoapOption::Block1,
+            BlockOption::new(0, true, 64).unwrap().encode(),
+        );
+        device.handle_request(now, &put);
+        let state = device.handle_request(now, &request(RequestType::Get, "/5/0/3"));
+        assert_eq!(state.response.payload, b"1", "downloading");
+        let mut skip = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[7; 64]);
+        skip.add_option(
+            CoapOption::Block1,
+            BlockOption::new(2, true, 64).unwrap().encode(),
+        );
+        assert_eq!(
+            code(&device.handle_request(now, &skip)),
+            ResponseType::RequestEntityIncomplete
+        );
+        let state = device.handle_request(now, &request(RequestType::Get, "/5/0/3"));
+        assert_eq!(state.response.payload, b"0");
+        let result = device.handle_request(now, &request(RequestType::Get, "/5/0/5"));
+        assert_eq!(result.response.payload, b"4");
+        // An upload announcing more than the limit: 4.13 with Size1 at once.
+        let mut huge = upload_block(0, true, 16, &[0; 16]);
+        huge.add_option(CoapOption::Size1, uint_option(u32::MAX));
+        let reply = device.handle_request(now, &huge);
+        assert_eq!(code(&reply), ResponseType::RequestEntityTooLarge);
+        assert_eq!(
+            reply.response.get_first_option(CoapOption::Size1),
+            Some(&uint_option(8 * 1024 * 1024))
+        );
         // A firmware package pushed in blocks completes the download.
         for (num, more) in [(0u32, true), (1, false)] {
             let mut put = with_payload(request(RequestType::Put, "/5/0/0"), 42, &[7; 64]);
