@@ -4,11 +4,13 @@
 //! PUBLIC SURFACE CONTRACT (the runner and the binary use it): keep these names and
 //! signatures; extend freely.
 //!
-//! Layout: [`model`] (object trees, no I/O), [`device`] (the sans-IO request handler with
-//! Object 25 prefix routing and block-wise transfers), [`registration`] (the sans-IO
-//! registration client), [`observe`] (the sans-IO observation table), [`profile`] (seeded
-//! response delays and failures), [`driver`] (the tokio task that owns one device's UDP
-//! socket and one timer) and [`fleet`] (starting and stopping many of them).
+//! Layout: [`model`] (object trees, attributes, sensors, file store, firmware state; no I/O),
+//! [`device`] (the sans-IO request handler with Object 25 prefix routing and block-wise
+//! transfers), [`registration`] (the sans-IO registration client), [`observe`] (the sans-IO
+//! observation table), [`firmware_pull`] (the sans-IO Block2 download client),
+//! [`profile`] (seeded behaviour), [`impaired`] (a lossy transport wrapper), [`driver`] (the
+//! tokio task that owns one device's socket and one timer) and [`fleet`] (starting and
+//! stopping many of them, [`bind`] spreading sockets over 127.0.0.x).
 //!
 //! What a device is: a gateway with Objects 0 (Security, never listed nor readable), 1
 //! (Server), 3 (Device), 4 (Connectivity Monitoring), 5 (Firmware Update), 25 (LwM2M
@@ -29,8 +31,9 @@
 //! (delays, injected errors, silence, link loss/duplication/reordering, churn, firmware
 //! failures).
 //!
-//! Everything random (registration jitter, delays, failures, sensor values, CoAP message
-//! IDs and tokens) is derived from [`FleetConfig::seed`] and the device index.
+//! Everything random (registration jitter, delays, failures, sensor values, link
+//! impairments, churn, firmware outcomes, CoAP message IDs and tokens) is derived from
+//! [`FleetConfig::seed`] and the device index.
 
 pub mod bind;
 pub mod device;
