@@ -51,6 +51,9 @@ pub struct CompareArgs {
     /// Series with fewer completions than this in the baseline are shown but not judged.
     #[arg(long, default_value_t = 1)]
     pub min_count: u64,
+    /// The latency percentiles judged, comma-separated (of p50, p90, p99, p99.9).
+    #[arg(long, default_value = "p50,p90,p99,p99.9")]
+    pub percentiles: String,
 }
 
 /// `fleetbench merge`.

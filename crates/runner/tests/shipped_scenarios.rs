@@ -62,3 +62,24 @@ fn smoke_meets_the_default_run_contract() {
         assert!(endpoints.iter().any(|x| x == e), "{e}");
     }
 }
+
+#[test]
+fn the_ci_baseline_is_readable_and_matches_the_gate_scenario() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = fleetbench_runner::results::load_run(&root.join("results/baseline/ci-gate"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let summary = run.summary.expect("the baseline has a summary");
+    assert_eq!(summary.scenario.name, "ci-gate");
+    assert!(summary.thresholds_passed);
+    let scenario = std::fs::read_to_string(root.join("scenarios/ci-gate.toml")).unwrap();
+    assert_eq!(
+        run.scenario.as_deref(),
+        Some(scenario.as_str()),
+        "scenarios/ci-gate.toml changed: record a new baseline (see results/README.md)"
+    );
+    assert!(
+        run.hlog
+            .iter()
+            .any(|e| e.tag.starts_with("latency:phase=steady"))
+    );
+}

@@ -14,6 +14,13 @@ pub fn run(args: &CompareArgs) -> u8 {
             exit_code::INVALID_INPUT
         })
     };
+    let judged = match CompareOptions::judged_from(&args.percentiles) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: --percentiles: {e}");
+            return exit_code::INVALID_INPUT;
+        }
+    };
     let (baseline, current) = match (load(&args.baseline), load(&args.current)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(code), _) | (_, Err(code)) => return code,
@@ -25,6 +32,7 @@ pub fn run(args: &CompareArgs) -> u8 {
             max_regression: args.max_regression,
             max_rate_drop: args.max_rate_drop,
             min_count: args.min_count,
+            judged,
         },
     );
     println!(

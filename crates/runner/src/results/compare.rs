@@ -19,6 +19,23 @@ pub struct CompareOptions {
     pub max_rate_drop: f64,
     /// Series with fewer completions than this in the baseline are shown but not judged.
     pub min_count: u64,
+    /// Which of p50, p90, p99, p99.9 are judged (indexes into [`STATS`]).
+    pub judged: [bool; 4],
+}
+
+impl CompareOptions {
+    /// Judges the percentiles named in `list` (`p50,p90,p99,p99.9`); the error names the
+    /// unknown one.
+    pub fn judged_from(list: &str) -> Result<[bool; 4], String> {
+        let mut judged = [false; 4];
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let i = STATS[..4].iter().position(|s| *s == name).ok_or_else(|| {
+                format!("unknown percentile {name:?}; expected p50, p90, p99 or p99.9")
+            })?;
+            judged[i] = true;
+        }
+        Ok(judged)
+    }
 }
 
 /// The numbers of one series in one run.
@@ -119,6 +136,9 @@ fn judge(
     };
     let mut out = Vec::new();
     for (i, name) in STATS.iter().enumerate().take(4) {
+        if !o.judged[i] {
+            continue;
+        }
         let (bv, cv) = (b.latency_ms[i], c.latency_ms[i]);
         if bv > 0.0 && (cv - bv) / bv > o.max_regression {
             out.push(format!(
@@ -265,9 +285,15 @@ pub fn render_comparison(c: &Comparison) -> String {
         );
     }
     let o = &c.options;
+    let judged: Vec<&str> = STATS[..4]
+        .iter()
+        .zip(o.judged)
+        .filter_map(|(s, j)| j.then_some(*s))
+        .collect();
     let _ = writeln!(
         out,
-        "allowed: latency p50..p99.9 +{:.1} %, rate −{:.1} %; series with fewer than {} completions in the baseline are not judged",
+        "allowed: latency {} +{:.1} %, rate −{:.1} %; series with fewer than {} completions in the baseline are not judged",
+        judged.join("/"),
         100.0 * o.max_regression,
         100.0 * o.max_rate_drop,
         o.min_count

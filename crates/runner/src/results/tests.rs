@@ -320,6 +320,7 @@ fn compare_flags_latency_and_rate_regressions_from_the_histograms() {
         max_regression: 0.10,
         max_rate_drop: 0.10,
         min_count: 1,
+        judged: [true; 4],
     };
     let same = compare(&b.hlog, &b.hlog, opts);
     assert!(!same.regressed());
@@ -356,5 +357,14 @@ fn compare_flags_latency_and_rate_regressions_from_the_histograms() {
         },
     );
     assert!(!wide.regressed(), "{}", render_comparison(&wide));
+    // Judging only p50..p99 leaves the p99.9 regression out.
+    let judged = CompareOptions::judged_from("p50,p90,p99").unwrap();
+    assert_eq!(judged, [true, true, true, false]);
+    assert!(!compare(&c.hlog, &b.hlog, CompareOptions { judged, ..opts }).regressed());
+    assert!(
+        CompareOptions::judged_from("p95")
+            .unwrap_err()
+            .contains("\"p95\"")
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
