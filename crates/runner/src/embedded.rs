@@ -4,11 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig, RunningFleet};
+use fleetbench_fleet::{
+    BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, FleetConfig,
+    LinkImpairment, LinkProfile, RunningFleet, SubDeviceMode as FleetSubDeviceMode,
+};
 use fleetbench_gateway::{GatewayConfig, RunningGateway};
 
 use crate::plan::rng::{Purpose, derive_seed};
-use crate::scenario::{Delay, DeviceClass, Fleet, Profile};
+use crate::scenario::{Delay, DeviceClass, Fleet, Profile, SubDeviceMode};
 
 /// Bound on each shutdown step.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -37,9 +40,8 @@ pub async fn start_gateway() -> Result<EmbeddedGateway, fleetbench_gateway::Gate
     })
 }
 
-/// The fleet crate's profile for a scenario profile.
-pub fn behaviour(profile: &Profile) -> BehaviourProfile {
-    let delay = match profile.delay {
+fn distribution(delay: &Delay) -> DelayDistribution {
+    match *delay {
         Delay::Fixed(d) => DelayDistribution::Fixed(d),
         Delay::Uniform { min, max } => DelayDistribution::Uniform { min, max },
         Delay::Normal { mean, std_dev } => DelayDistribution::Normal { mean, std_dev },
@@ -48,11 +50,38 @@ pub fn behaviour(profile: &Profile) -> BehaviourProfile {
             sigma,
         },
         Delay::Exponential { mean } => DelayDistribution::Exponential { mean },
+    }
+}
+
+/// The fleet crate's profile for a scenario profile.
+pub fn behaviour(profile: &Profile) -> BehaviourProfile {
+    let impairment = LinkImpairment {
+        loss: profile.link.loss,
+        duplicate: profile.link.duplicate,
+        reorder: profile.link.reorder,
+        reorder_delay: profile.link.reorder_delay,
     };
     BehaviourProfile {
-        delay,
+        delay: distribution(&profile.delay),
         failure_ratio: profile.failure_ratio,
         no_reply_ratio: profile.no_reply_ratio,
+        reboot_downtime: profile.reboot_downtime,
+        notification_period: profile.notification_period,
+        sample_period: profile.sample_period,
+        firmware_failures: profile
+            .firmware_failures
+            .iter()
+            .map(|&(result, ratio)| FirmwareFailure { result, ratio })
+            .collect(),
+        link: LinkProfile {
+            uplink: impairment.clone(),
+            downlink: impairment,
+        },
+        churn: ChurnProfile {
+            offline_rate_per_hour: profile.churn.offline_rate_per_hour,
+            offline_duration: distribution(&profile.churn.offline_duration),
+            reboot_rate_per_hour: profile.churn.reboot_rate_per_hour,
+        },
         ..BehaviourProfile::default()
     }
 }
@@ -74,6 +103,13 @@ pub fn fleet_config(
         profile: behaviour(&class.profile),
         lifetime: fleet.lifetime,
         registration_spread: fleet.registration_spread,
+        sub_device_mode: match class.sub_device_mode {
+            SubDeviceMode::Object25 => FleetSubDeviceMode::Object25,
+            SubDeviceMode::PerEndpoint => FleetSubDeviceMode::PerEndpoint,
+        },
+        queue_mode: class.queue_mode,
+        queue_awake_window: class.queue_awake_window,
+        update_period: class.update_period,
         ..FleetConfig::default()
     }
 }
@@ -132,6 +168,7 @@ mod tests {
             },
             failure_ratio: 0.1,
             no_reply_ratio: 0.2,
+            ..Profile::default()
         };
         let b = behaviour(&p);
         match b.delay {
@@ -142,5 +179,55 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!((b.failure_ratio, b.no_reply_ratio), (0.1, 0.2));
+    }
+
+    #[test]
+    fn every_profile_and_class_field_reaches_the_fleet() {
+        let text = r#"
+name = "map"
+duration = "1s"
+load = { model = "constant", rate = 1 }
+[[fleet.classes]]
+name = "a"
+count = 3
+sub_devices = 2
+sub_device_mode = "per_endpoint"
+queue_mode = true
+queue_awake_window = "2s"
+update_period = "5s"
+profile = { reboot_downtime = "3s", notification_period = "7s", sample_period = "1s", firmware_failures = [{ result = 5, ratio = 0.25 }], link = { loss = 0.1, duplicate = 0.02, reorder = 0.05, reorder_delay = "20ms" }, churn = { offline_rate_per_hour = 2, offline_duration = { distribution = "fixed", value = "30s" }, reboot_rate_per_hour = 1 } }
+[[commands]]
+command_type = "reboot"
+"#;
+        let s = crate::Scenario::from_str(text, "map.toml").unwrap();
+        let class = &s.fleet.classes[0];
+        let server = SocketAddr::from(([127, 0, 0, 1], 5683));
+        let c = fleet_config(&s.fleet, class, 0, 1, server);
+        assert_eq!(c.sub_device_mode, FleetSubDeviceMode::PerEndpoint);
+        assert!(c.queue_mode);
+        assert_eq!(c.queue_awake_window, Duration::from_secs(2));
+        assert_eq!(c.update_period, Some(Duration::from_secs(5)));
+        let b = &c.profile;
+        assert_eq!(b.reboot_downtime, Duration::from_secs(3));
+        assert_eq!(b.notification_period, Duration::from_secs(7));
+        assert_eq!(b.sample_period, Duration::from_secs(1));
+        assert_eq!(
+            b.firmware_failures,
+            vec![FirmwareFailure {
+                result: 5,
+                ratio: 0.25
+            }]
+        );
+        for l in [&b.link.uplink, &b.link.downlink] {
+            assert_eq!((l.loss, l.duplicate, l.reorder), (0.1, 0.02, 0.05));
+            assert_eq!(l.reorder_delay, Duration::from_millis(20));
+        }
+        assert_eq!(b.churn.offline_rate_per_hour, 2.0);
+        assert_eq!(b.churn.reboot_rate_per_hour, 1.0);
+        assert_eq!(
+            b.churn.offline_duration,
+            DelayDistribution::Fixed(Duration::from_secs(30))
+        );
+        assert!(b.validate().is_ok(), "the fleet accepts it");
     }
 }

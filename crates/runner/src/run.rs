@@ -142,6 +142,14 @@ pub enum RunError {
     /// Aborted before any load was generated.
     #[error("aborted during setup: {0}")]
     Aborted(String),
+    /// A firmware package could not be registered with the target.
+    #[error("setting up the software update of command `{label}`: {source}")]
+    Setup {
+        /// The command's label.
+        label: String,
+        /// Why.
+        source: ApiError,
+    },
     /// `poll.mode = "events"`, but the target offers no usable event stream.
     #[error("poll.mode = \"events\": {0}")]
     NoEvents(String),
@@ -360,6 +368,24 @@ async fn run_with_fleet(
         })?;
     tracing::info!("every device is listed by the gateway; starting the load");
 
+    // Register firmware packages; their ids go into the command bodies.
+    let mut scenario = scenario.clone();
+    for spec in &mut scenario.commands {
+        if let Some(package) = &spec.package {
+            let id = api
+                .create_software_update(package)
+                .await
+                .map_err(|source| RunError::Setup {
+                    label: spec.label.clone(),
+                    source,
+                })?;
+            spec.extra.insert(
+                "software_update_id".to_owned(),
+                serde_json::Value::String(id),
+            );
+        }
+    }
+    let scenario = &scenario;
     let (hub, mut completion) = open_events(&api, scenario.poll.mode).await?;
     let recorder = Recorder::new();
     let engine = Engine::with_events(

@@ -151,7 +151,47 @@ async fn read_events(mut response: reqwest::Response, tx: tokio::sync::mpsc::Sen
     }
 }
 
+/// Deterministic package content: a repeating, position-dependent byte pattern.
+pub fn package_bytes(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
+        .collect()
+}
+
+fn id_of(value: &serde_json::Value, what: &str) -> Result<String, ApiError> {
+    value
+        .get("_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Decode(format!("{what} without a string `_id`")))
+}
+
 impl GatewayApi for HttpGateway {
+    async fn create_software_update(
+        &self,
+        package: &crate::scenario::Package,
+    ) -> Result<String, ApiError> {
+        use crate::scenario::Package;
+        let (name, file) = match package {
+            Package::Push { name, bytes } => {
+                let url = format!("{}/files?name={}", self.base, path_segment(name));
+                let request = self
+                    .client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(package_bytes(*bytes));
+                let file = self.json(request).await?;
+                let id = id_of(&file, "stored file")?;
+                (name, serde_json::json!({"name": name, "file_id": id}))
+            }
+            Package::Pull { name, link } => (name, serde_json::json!({"name": name, "link": link})),
+        };
+        let url = format!("{}/software_updates", self.base);
+        let body = serde_json::json!({"name": name, "files": [file]});
+        let update = self.json(self.client.post(url).json(&body)).await?;
+        id_of(&update, "software update")
+    }
+
     async fn open_events(&self) -> Result<Option<EventReceiver>, ApiError> {
         let url = format!("{}/gateway_commands/events", self.base);
         let request = self

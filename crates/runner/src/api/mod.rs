@@ -59,6 +59,22 @@ pub trait GatewayApi: Send + Sync + 'static {
         per_page: u64,
     ) -> impl Future<Output = Result<DevicePage, ApiError>> + Send;
 
+    /// Registers a firmware package: for a push, `POST /files` with `bytes` of content, then
+    /// `POST /software_updates` naming it (or the `link` for a pull). Returns the update's
+    /// `_id`.
+    fn create_software_update(
+        &self,
+        package: &crate::scenario::Package,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        let _ = package;
+        async {
+            Err(ApiError::Status {
+                status: 501,
+                body: "this client cannot create software updates".to_owned(),
+            })
+        }
+    }
+
     /// Subscribes to `GET /gateway_commands/events` (status changes as server-sent events).
     /// `Ok(None)` when the gateway does not offer it (404, 405, 501 or not an event stream):
     /// the runner then polls.

@@ -192,7 +192,7 @@ mod tests {
 
     use super::*;
     use crate::plan::rng::{Purpose, stream};
-    use crate::scenario::{Delay, DeviceClass, Profile, SubDeviceRoute};
+    use crate::scenario::{DeviceClass, Profile, SubDeviceMode, SubDeviceRoute};
 
     fn fleet() -> Fleet {
         let class = |name: &str, count, sub_devices| DeviceClass {
@@ -200,11 +200,11 @@ mod tests {
             count,
             sub_devices,
             endpoint_prefix: format!("fb-{name}-"),
-            profile: Profile {
-                delay: Delay::Fixed(Duration::ZERO),
-                failure_ratio: 0.0,
-                no_reply_ratio: 0.0,
-            },
+            profile: Profile::default(),
+            sub_device_mode: SubDeviceMode::Object25,
+            queue_mode: false,
+            queue_awake_window: Duration::from_secs(93),
+            update_period: None,
         };
         Fleet {
             classes: vec![class("a", 10, 2), class("b", 5, 0)],

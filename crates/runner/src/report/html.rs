@@ -76,6 +76,15 @@ fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The bottom of a log axis: a bit below the smallest positive value.
+fn lower(min: f64) -> f64 {
+    if min.is_finite() && min > 0.0 {
+        min / 1.25
+    } else {
+        0.001
+    }
+}
+
 fn upper(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
         max * 1.08
@@ -104,6 +113,62 @@ fn time_plot(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..upper(x_max), 0f64..upper(y_max))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since start (s)")
+            .y_desc(y_desc)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        for (i, (name, points, dashed)) in lines.iter().enumerate() {
+            let c = if *dashed { BLACK } else { color(i) };
+            let style = c.stroke_width(if *dashed { 1 } else { 2 });
+            let series = chart
+                .draw_series(LineSeries::new(points.iter().copied(), style))
+                .map_err(err)?;
+            series
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(180, 180, 180))
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Lines over time on a logarithmic y axis (latencies span decades).
+fn time_plot_log(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
+    let x_max = lines
+        .iter()
+        .flat_map(|(_, p, _)| p.iter().map(|q| q.0))
+        .fold(0.0, f64::max);
+    let y_max = lines
+        .iter()
+        .flat_map(|(_, p, _)| p.iter().map(|q| q.1))
+        .fold(0.0, f64::max);
+    let y_min = lines
+        .iter()
+        .flat_map(|(_, p, _)| p.iter().map(|q| q.1))
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..upper(x_max), (lower(y_min)..upper(y_max)).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -190,6 +255,12 @@ fn spectrum_plot(
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
         .chain(references.iter().map(|r| r.1))
         .fold(0.0, f64::max);
+    let y_min = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .chain(references.iter().map(|r| r.1))
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -199,7 +270,10 @@ fn spectrum_plot(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d((1f64..x_max).log_scale(), 0f64..upper(y_max))
+            .build_cartesian_2d(
+                (1f64..x_max).log_scale(),
+                (lower(y_min)..upper(y_max)).log_scale(),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -297,8 +371,8 @@ fn latency_over_time(input: &ReportInput<'_>) -> Plot {
         .filter_map(|e| e.latency_ms.map(|s| (end_of(e), s.p50)))
         .collect();
     lines.push(("all p50".to_owned(), thin(all), true));
-    time_plot(
-        "Latency over time (completion − intended send)",
+    time_plot_log(
+        "Latency over time (completion − intended send; log scale)",
         "ms",
         &lines,
     )
@@ -561,7 +635,11 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         merged.iter().map(|(n, h)| (n.clone(), h)).collect();
     figure(
         &mut out,
-        spectrum_plot("Latency by percentile (every outcome)", &lines, &[]),
+        spectrum_plot(
+            "Latency by percentile (every outcome; log scales)",
+            &lines,
+            &[],
+        ),
         "HdrHistogram percentile spectrum per series: x = 1/(1−q) on a log scale.",
     );
     out.push_str("<h2>Throughput</h2>\n");

@@ -14,9 +14,10 @@ use std::path::Path;
 
 pub use error::{Diagnostic, ScenarioError};
 pub use model::{
-    CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, LoadModel, Phase,
-    PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
-    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
+    Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
+    LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
+    RetryStrategy, Scenario, SubDeviceMode, SubDeviceRoute, Target, TargetKindSelector,
+    TargetSelector,
 };
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
 pub use validate::{

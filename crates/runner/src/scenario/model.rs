@@ -145,6 +145,23 @@ pub struct DeviceClass {
     pub endpoint_prefix: String,
     /// How the devices behave.
     pub profile: Profile,
+    /// How sub-devices reach the gateway.
+    pub sub_device_mode: SubDeviceMode,
+    /// LwM2M queue mode: devices listen only for an awake window after they send.
+    pub queue_mode: bool,
+    /// The awake window of queue mode.
+    pub queue_awake_window: Duration,
+    /// Send a registration Update this often (default: about half the lifetime).
+    pub update_period: Option<Duration>,
+}
+
+/// How sub-devices reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubDeviceMode {
+    /// Object 25 instances behind their gateway's endpoint (the default).
+    Object25,
+    /// Each sub-device registers as its own endpoint from its own socket.
+    PerEndpoint,
 }
 
 impl DeviceClass {
@@ -163,6 +180,68 @@ pub struct Profile {
     pub failure_ratio: f64,
     /// Fraction of requests never answered.
     pub no_reply_ratio: f64,
+    /// Silence after a reboot (or firmware update) before registering again.
+    pub reboot_downtime: Duration,
+    /// Default maximum period of observations without `pmax`.
+    pub notification_period: Duration,
+    /// How often simulated sensors take a new reading.
+    pub sample_period: Duration,
+    /// Injected firmware update failures: `(Update Result, ratio)`.
+    pub firmware_failures: Vec<(u8, f64)>,
+    /// Loss, duplication and reordering of datagrams (both directions).
+    pub link: Link,
+    /// Offline periods and spontaneous reboots.
+    pub churn: Churn,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            delay: Delay::Fixed(Duration::ZERO),
+            failure_ratio: 0.0,
+            no_reply_ratio: 0.0,
+            reboot_downtime: Duration::from_secs(2),
+            notification_period: Duration::from_secs(10),
+            sample_period: Duration::from_secs(5),
+            firmware_failures: Vec::new(),
+            link: Link::default(),
+            churn: Churn::default(),
+        }
+    }
+}
+
+/// Datagram impairment of a device's link, applied in both directions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    /// Fraction of datagrams lost.
+    pub loss: f64,
+    /// Fraction of datagrams delivered twice.
+    pub duplicate: f64,
+    /// Fraction of datagrams held back so that later ones overtake them.
+    pub reorder: f64,
+    /// A held-back datagram is delayed uniformly in `(0, reorder_delay]`.
+    pub reorder_delay: Duration,
+}
+
+/// Devices dropping off the network and rebooting by themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Churn {
+    /// Offline periods per device and hour.
+    pub offline_rate_per_hour: f64,
+    /// Length of an offline period.
+    pub offline_duration: Delay,
+    /// Spontaneous reboots per device and hour.
+    pub reboot_rate_per_hour: f64,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Churn {
+            offline_rate_per_hour: 0.0,
+            offline_duration: Delay::Fixed(Duration::from_secs(60)),
+            reboot_rate_per_hour: 0.0,
+        }
+    }
 }
 
 /// A response delay distribution.
@@ -358,4 +437,26 @@ pub struct CommandSpec {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Who receives it.
     pub targets: TargetSelector,
+    /// For `software_update`: the package the runner registers (`POST /software_updates`)
+    /// before the load; its `_id` is sent as `software_update_id`.
+    pub package: Option<Package>,
+}
+
+/// A firmware package for `software_update` commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Package {
+    /// The gateway pushes this many bytes (uploaded with `POST /files`).
+    Push {
+        /// Name of the update.
+        name: String,
+        /// Package size.
+        bytes: usize,
+    },
+    /// Devices pull the package from this URI.
+    Pull {
+        /// Name of the update.
+        name: String,
+        /// The package URI.
+        link: String,
+    },
 }

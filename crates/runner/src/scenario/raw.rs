@@ -100,6 +100,10 @@ pub(crate) struct RawClass {
     pub(crate) sub_devices: Option<Spanned<i64>>,
     pub(crate) endpoint_prefix: Option<Spanned<String>>,
     pub(crate) profile: Option<RawProfile>,
+    pub(crate) sub_device_mode: Option<Spanned<String>>,
+    pub(crate) queue_mode: Option<bool>,
+    pub(crate) queue_awake_window: Option<SDur>,
+    pub(crate) update_period: Option<SDur>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +112,36 @@ pub(crate) struct RawProfile {
     pub(crate) delay: Option<Spanned<RawDelay>>,
     pub(crate) failure_ratio: Option<Spanned<f64>>,
     pub(crate) no_reply_ratio: Option<Spanned<f64>>,
+    pub(crate) reboot_downtime: Option<SDur>,
+    pub(crate) notification_period: Option<SDur>,
+    pub(crate) sample_period: Option<SDur>,
+    pub(crate) firmware_failures: Option<Vec<Spanned<RawFirmwareFailure>>>,
+    pub(crate) link: Option<Spanned<RawLink>>,
+    pub(crate) churn: Option<Spanned<RawChurn>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFirmwareFailure {
+    pub(crate) result: Spanned<i64>,
+    pub(crate) ratio: Spanned<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLink {
+    pub(crate) loss: Option<Spanned<f64>>,
+    pub(crate) duplicate: Option<Spanned<f64>>,
+    pub(crate) reorder: Option<Spanned<f64>>,
+    pub(crate) reorder_delay: Option<SDur>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChurn {
+    pub(crate) offline_rate_per_hour: Option<Spanned<f64>>,
+    pub(crate) offline_duration: Option<Spanned<RawDelay>>,
+    pub(crate) reboot_rate_per_hour: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +200,15 @@ pub(crate) struct RawCommand {
     pub(crate) schedule: Option<RawSchedule>,
     pub(crate) targets: Option<RawTargets>,
     pub(crate) extra: Option<Spanned<toml::Table>>,
+    pub(crate) package: Option<Spanned<RawPackage>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPackage {
+    pub(crate) name: Option<String>,
+    pub(crate) bytes: Option<Spanned<i64>>,
+    pub(crate) link: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

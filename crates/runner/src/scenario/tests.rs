@@ -578,3 +578,48 @@ fn thresholds_may_abort_the_run_when_they_can_fail_for_good() {
     assert_eq!(diags[2].field, "thresholds[2]");
     assert!(diags.iter().all(|d| d.line == Some(4)), "{diags:?}");
 }
+
+#[test]
+fn profile_and_package_errors_name_line_and_field() {
+    let text = r#"
+name = "p"
+duration = "1s"
+load = { model = "constant", rate = 1 }
+[[fleet.classes]]
+name = "a"
+count = 1
+sub_device_mode = "nested"
+profile = { firmware_failures = [{ result = 1, ratio = 0.5 }], link = { loss = 1.5 }, churn = { reboot_rate_per_hour = -1 } }
+[[commands]]
+command_type = "software_update"
+[[commands]]
+command_type = "reboot"
+package = { bytes = 10 }
+[[commands]]
+command_type = "software_update"
+package = { bytes = 10, link = "coap://x" }
+"#;
+    let diags = errors(text);
+    let fields: Vec<&str> = diags.iter().map(|d| d.field.as_str()).collect();
+    for f in [
+        "fleet.classes[0].sub_device_mode",
+        "fleet.classes[0].profile.firmware_failures[0].result",
+        "fleet.classes[0].profile.link.loss",
+        "fleet.classes[0].profile.churn.reboot_rate_per_hour",
+        "commands[0].package",
+        "commands[1].package",
+        "commands[2].package",
+    ] {
+        assert!(fields.contains(&f), "{f} missing in {diags:#?}");
+    }
+    let missing = diags
+        .iter()
+        .find(|d| d.field == "commands[0].package")
+        .unwrap();
+    assert!(
+        missing
+            .message
+            .contains("software_update needs a `package`")
+    );
+    assert_eq!(missing.line, Some(11));
+}

@@ -10,18 +10,22 @@ use toml::Spanned;
 
 use super::error::Diagnostics;
 use super::model::{
-    CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, LoadModel, Phase,
-    PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
-    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
+    Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
+    LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
+    RetryStrategy, Scenario, SubDeviceMode, SubDeviceRoute, Target, TargetKindSelector,
+    TargetSelector,
 };
 use super::parse::{Indexed, RawDocument};
 use super::raw::{
-    RawClass, RawCommand, RawDelay, RawLoad, RawPhase, RawRetryOptions, RawTargets, SDur,
+    RawClass, RawCommand, RawDelay, RawLoad, RawPhase, RawProfile, RawRetryOptions, RawTargets,
+    SDur,
 };
 use super::threshold::{Threshold, parse_threshold};
 
 /// Largest device count of one class.
 pub const MAX_DEVICES_PER_CLASS: i64 = 1_000_000;
+/// Largest firmware package the runner uploads, bytes.
+pub const MAX_PACKAGE_BYTES: i64 = 16 << 20;
 /// Largest sub-device count per device.
 pub const MAX_SUB_DEVICES: i64 = 256;
 /// Largest rate of an open phase, commands per second.
@@ -564,42 +568,31 @@ fn validate_class(raw: &RawClass, path: &str, d: Diags<'_, '_>) -> Option<Device
         None => name.as_ref().map(|n| format!("fb-{n}-")),
     };
     let profile = match &raw.profile {
-        Some(p) => {
-            let delay = match &p.delay {
-                Some(x) => validate_delay(x, &f("profile.delay"), d),
-                None => Some(Delay::Fixed(Duration::ZERO)),
-            };
-            let failure_ratio = p
-                .failure_ratio
-                .as_ref()
-                .map_or(Some(0.0), |r| ratio(r, &f("profile.failure_ratio"), d));
-            let no_reply_ratio = p
-                .no_reply_ratio
-                .as_ref()
-                .map_or(Some(0.0), |r| ratio(r, &f("profile.no_reply_ratio"), d));
-            match (delay, failure_ratio, no_reply_ratio) {
-                (Some(delay), Some(failure_ratio), Some(no_reply_ratio)) => {
-                    if failure_ratio + no_reply_ratio > 1.0 {
-                        let span = p.no_reply_ratio.as_ref().map(|r| r.span());
-                        d.push(span, f("profile.no_reply_ratio"), format!(
-                            "failure_ratio + no_reply_ratio must not exceed 1, got {failure_ratio} + {no_reply_ratio}"));
-                        None
-                    } else {
-                        Some(Profile {
-                            delay,
-                            failure_ratio,
-                            no_reply_ratio,
-                        })
-                    }
-                }
-                _ => None,
+        Some(p) => validate_profile(p, &f("profile"), d),
+        None => Some(Profile::default()),
+    };
+    let sub_device_mode = match &raw.sub_device_mode {
+        Some(m) => match m.get_ref().as_str() {
+            "object25" => Some(SubDeviceMode::Object25),
+            "per_endpoint" => Some(SubDeviceMode::PerEndpoint),
+            other => {
+                d.push(
+                    sp(m),
+                    f("sub_device_mode"),
+                    format!("expected object25 or per_endpoint, got \"{other}\""),
+                );
+                None
             }
-        }
-        None => Some(Profile {
-            delay: Delay::Fixed(Duration::ZERO),
-            failure_ratio: 0.0,
-            no_reply_ratio: 0.0,
-        }),
+        },
+        None => Some(SubDeviceMode::Object25),
+    };
+    let queue_awake_window = match &raw.queue_awake_window {
+        Some(w) => positive_duration(w, &f("queue_awake_window"), d),
+        None => Some(Duration::from_secs(93)),
+    };
+    let update_period = match &raw.update_period {
+        Some(u) => positive_duration(u, &f("update_period"), d).map(Some),
+        None => Some(None),
     };
     Some(DeviceClass {
         name: name?,
@@ -607,6 +600,148 @@ fn validate_class(raw: &RawClass, path: &str, d: Diags<'_, '_>) -> Option<Device
         sub_devices: sub_devices?,
         endpoint_prefix: endpoint_prefix?,
         profile: profile?,
+        sub_device_mode: sub_device_mode?,
+        queue_mode: raw.queue_mode.unwrap_or(false),
+        queue_awake_window: queue_awake_window?,
+        update_period: update_period?,
+    })
+}
+
+fn validate_profile(p: &RawProfile, path: &str, d: Diags<'_, '_>) -> Option<Profile> {
+    let f = |name: &str| format!("{path}.{name}");
+    let defaults = Profile::default();
+    let delay = match &p.delay {
+        Some(x) => validate_delay(x, &f("delay"), d),
+        None => Some(defaults.delay.clone()),
+    };
+    let failure_ratio = p
+        .failure_ratio
+        .as_ref()
+        .map_or(Some(0.0), |r| ratio(r, &f("failure_ratio"), d));
+    let no_reply_ratio = p
+        .no_reply_ratio
+        .as_ref()
+        .map_or(Some(0.0), |r| ratio(r, &f("no_reply_ratio"), d));
+    if let (Some(fr), Some(nr)) = (failure_ratio, no_reply_ratio)
+        && fr + nr > 1.0
+    {
+        let span = p.no_reply_ratio.as_ref().map(|r| r.span());
+        d.push(
+            span,
+            f("no_reply_ratio"),
+            format!("failure_ratio + no_reply_ratio must not exceed 1, got {fr} + {nr}"),
+        );
+        return None;
+    }
+    let period = |x: &Option<SDur>, name: &str, default: Duration, d: Diags<'_, '_>| match x {
+        Some(v) => positive_duration(v, &f(name), d),
+        None => Some(default),
+    };
+    let reboot_downtime = Some(
+        p.reboot_downtime
+            .as_ref()
+            .map_or(defaults.reboot_downtime, dur),
+    );
+    let notification_period = Some(
+        p.notification_period
+            .as_ref()
+            .map_or(defaults.notification_period, dur),
+    );
+    let sample_period = period(&p.sample_period, "sample_period", defaults.sample_period, d);
+    let mut firmware_failures = Vec::new();
+    let mut ok = true;
+    for (i, ff) in p.firmware_failures.iter().flatten().enumerate() {
+        let ff = ff.get_ref();
+        let result = *ff.result.get_ref();
+        if !matches!(result, 2..=9 | 11) {
+            d.push(
+                sp(&ff.result),
+                f(&format!("firmware_failures[{i}].result")),
+                format!("expected an Update Result of 2..=9 or 11, got {result}"),
+            );
+            ok = false;
+        }
+        let r = ratio(&ff.ratio, &f(&format!("firmware_failures[{i}].ratio")), d);
+        match (u8::try_from(result), r) {
+            (Ok(result), Some(r)) if ok => firmware_failures.push((result, r)),
+            _ => ok = false,
+        }
+    }
+    let link = match &p.link {
+        Some(l) => {
+            let l = l.get_ref();
+            let r = |x: &Option<Spanned<f64>>, name: &str, d: Diags<'_, '_>| {
+                x.as_ref()
+                    .map_or(Some(0.0), |v| ratio(v, &f(&format!("link.{name}")), d))
+            };
+            let loss = r(&l.loss, "loss", d);
+            let duplicate = r(&l.duplicate, "duplicate", d);
+            let reorder = r(&l.reorder, "reorder", d);
+            let reorder_delay = l
+                .reorder_delay
+                .as_ref()
+                .map_or(Duration::from_millis(10), dur);
+            match (loss, duplicate, reorder) {
+                (Some(loss), Some(duplicate), Some(reorder)) => Some(Link {
+                    loss,
+                    duplicate,
+                    reorder,
+                    reorder_delay,
+                }),
+                _ => None,
+            }
+        }
+        None => Some(Link::default()),
+    };
+    let churn = match &p.churn {
+        Some(c) => {
+            let c = c.get_ref();
+            let rate = |x: &Option<Spanned<f64>>, name: &str, d: Diags<'_, '_>| match x {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) => {
+                    d.push(
+                        sp(v),
+                        f(&format!("churn.{name}")),
+                        format!("expected a non-negative rate per hour, got {}", v.get_ref()),
+                    );
+                    None
+                }
+                Some(v) => Some(*v.get_ref()),
+                None => Some(0.0),
+            };
+            let offline_rate_per_hour = rate(&c.offline_rate_per_hour, "offline_rate_per_hour", d);
+            let reboot_rate_per_hour = rate(&c.reboot_rate_per_hour, "reboot_rate_per_hour", d);
+            let offline_duration = match &c.offline_duration {
+                Some(x) => validate_delay(x, &f("churn.offline_duration"), d),
+                None => Some(Churn::default().offline_duration),
+            };
+            match (
+                offline_rate_per_hour,
+                reboot_rate_per_hour,
+                offline_duration,
+            ) {
+                (Some(o), Some(r), Some(od)) => Some(Churn {
+                    offline_rate_per_hour: o,
+                    offline_duration: od,
+                    reboot_rate_per_hour: r,
+                }),
+                _ => None,
+            }
+        }
+        None => Some(Churn::default()),
+    };
+    if !ok {
+        return None;
+    }
+    Some(Profile {
+        delay: delay?,
+        failure_ratio: failure_ratio?,
+        no_reply_ratio: no_reply_ratio?,
+        reboot_downtime: reboot_downtime?,
+        notification_period: notification_period?,
+        sample_period: sample_period?,
+        firmware_failures,
+        link: link?,
+        churn: churn?,
     })
 }
 
@@ -1138,6 +1273,74 @@ fn validate_command(
         None => serde_json::Map::new(),
     };
     let targets = validate_targets(raw.targets.as_ref(), &f("targets"), fleet, d);
+    let package = match &raw.package {
+        Some(p) if command_type != "software_update" => {
+            d.push(
+                sp(p),
+                f("package"),
+                format!("only applies to software_update, not {command_type}"),
+            );
+            ok = false;
+            None
+        }
+        Some(p) => {
+            let pk = p.get_ref();
+            let name = pk.name.clone().unwrap_or_else(|| {
+                format!(
+                    "fleetbench-{}",
+                    raw.label
+                        .as_ref()
+                        .map_or("update", |l| l.get_ref().as_str())
+                )
+            });
+            match (&pk.bytes, &pk.link) {
+                (Some(b), None) if (1..=MAX_PACKAGE_BYTES).contains(b.get_ref()) => {
+                    Some(Package::Push {
+                        name,
+                        bytes: usize::try_from(*b.get_ref()).unwrap_or(1),
+                    })
+                }
+                (Some(b), None) => {
+                    d.push(
+                        sp(b),
+                        f("package.bytes"),
+                        format!(
+                            "expected 1..={MAX_PACKAGE_BYTES} bytes, got {}",
+                            b.get_ref()
+                        ),
+                    );
+                    ok = false;
+                    None
+                }
+                (None, Some(l)) if !l.get_ref().is_empty() => Some(Package::Pull {
+                    name,
+                    link: l.get_ref().clone(),
+                }),
+                _ => {
+                    d.push(
+                        sp(p),
+                        f("package"),
+                        "give exactly one of `bytes` (the gateway pushes) or `link` (devices pull)",
+                    );
+                    ok = false;
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if command_type == "software_update"
+        && package.is_none()
+        && raw.package.is_none()
+        && !extra.contains_key("software_update_id")
+    {
+        d.push(
+            sp(&raw.command_type),
+            f("package"),
+            "missing: software_update needs a `package` (or extra.software_update_id of an existing update)",
+        );
+        ok = false;
+    }
     let label = match &raw.label {
         Some(l)
             if l.get_ref().is_empty()
@@ -1176,6 +1379,7 @@ fn validate_command(
         schedule,
         extra,
         targets: targets?,
+        package,
     })
 }
 
