@@ -607,6 +607,20 @@ async fn files_software_updates_and_bulk() {
         ))
         .await;
     assert_eq!(again["gateway_commands"].as_array().unwrap().len(), 2);
+    assert_eq!(bulk["bulk_response_id"], bulk["_id"]);
+    assert_eq!(bulk["progress"]["commands"], 2, "{bulk}");
+    let bulk_path = format!("/bulk_responses/{}", bulk["_id"].as_str().unwrap());
+    let progressed = eventually(|| async {
+        let (_, body) = api.get(&bulk_path).await;
+        (body["progress"]["complete"] == 2).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        progressed["progress"],
+        json!({"commands": 2, "complete": 2, "evicted": 0,
+               "targets": {"sent": 0, "enqueued": 0, "success": 0, "fail": 2}}),
+        "{progressed}"
+    );
     let (_, listed) = api
         .get(&format!(
             "/gateway_commands?software_update_id={update_id}&page_meta=true"
@@ -747,5 +761,45 @@ async fn a_lagging_event_subscriber_gets_a_lagged_event() {
         .parse()
         .unwrap();
     assert!(lagged >= missed, "{lagged} counted, {missed} reported");
+    gateway.shutdown().await;
+}
+
+/// Every operation of `/openapi.json` (bare and under the platform prefix) reaches a handler:
+/// none answers the router's "no route" 404 or 405.
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let (gateway, api) = gateway(GatewayConfig::default()).await;
+    let (_, _, document) = api.call(Method::GET, "/openapi.json", None, None).await;
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 2 * 15, "{}", paths.len());
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "5c0feb9a693d3f000115028c")
+            .replace("{command_type}", "reboot");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            if path.ends_with("/events") {
+                // An endless stream: look at the status only.
+                let response = reqwest::Client::new()
+                    .get(format!("http://{}{concrete}", gateway.http_addr()))
+                    .header("authorization", TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                continue;
+            }
+            let body = (method == Method::POST).then(|| json!({}));
+            let (status, _, answer) = api.call(method.clone(), &concrete, body, Some(TOKEN)).await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            if status == StatusCode::NOT_FOUND {
+                let message = answer["message"].as_str().unwrap_or_default();
+                assert!(
+                    !message.starts_with("no route"),
+                    "{method} {path}: {message}"
+                );
+            }
+        }
+    }
     gateway.shutdown().await;
 }

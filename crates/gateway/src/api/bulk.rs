@@ -2,12 +2,13 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
+use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
 use super::json::{JsonBody, json};
 use crate::engine::{CommandRequest, Rejection, SubmitError};
-use crate::model::{CommandType, ObjectId};
+use crate::model::{CommandType, ObjectId, Status};
 use crate::store::bulk::{BulkError, BulkItem, BulkResponse};
 
 /// Most devices per bulk request.
@@ -82,8 +83,10 @@ pub async fn create(
     {
         return Err(ApiError::bad_request(invalid[0].clone()));
     }
+    let id = shared.ids.next_id();
     let response = BulkResponse {
-        id: shared.ids.next_id(),
+        id,
+        bulk_response_id: id,
         command_type: kind,
         status: "complete",
         total: device_ids.len(),
@@ -94,7 +97,7 @@ pub async fn create(
         created_at: shared.now(),
     };
     let stored = shared.bulk.insert(response);
-    Ok(json(&*stored))
+    Ok(view(&state, &stored))
 }
 
 /// `GET /bulk_responses/{id}`.
@@ -105,5 +108,67 @@ pub async fn get_one(
     let response = ObjectId::parse(&id)
         .and_then(|oid| state.engine.state().bulk.get(&oid))
         .ok_or_else(|| ApiError::not_found(format!("no bulk response with _id {id:?}")))?;
-    Ok(json(&*response))
+    Ok(view(&state, &response))
+}
+
+/// A bulk response as served: the stored response plus the live `progress` of its commands.
+#[derive(Debug, Serialize)]
+struct BulkView<'a> {
+    #[serde(flatten)]
+    response: &'a BulkResponse,
+    progress: Progress,
+}
+
+/// How far the commands of a bulk request have got, read when the response is served.
+#[derive(Debug, Default, Serialize)]
+pub struct Progress {
+    /// Commands created.
+    pub commands: usize,
+    /// Commands whose every target is terminal.
+    pub complete: usize,
+    /// Commands no longer stored (evicted after completing, beyond the retention).
+    pub evicted: usize,
+    /// Targets of the stored commands by current status.
+    pub targets: TargetCounts,
+}
+
+/// Targets by status.
+#[derive(Debug, Default, Serialize)]
+pub struct TargetCounts {
+    /// `sent`.
+    pub sent: usize,
+    /// `enqueued`.
+    pub enqueued: usize,
+    /// `success`.
+    pub success: usize,
+    /// `fail`.
+    pub fail: usize,
+}
+
+fn view(state: &AppState, response: &BulkResponse) -> Response {
+    let commands = &state.engine.state().commands;
+    let mut progress = Progress {
+        commands: response.gateway_commands.len(),
+        ..Progress::default()
+    };
+    for item in &response.gateway_commands {
+        let Some(record) = commands.get(&item.gateway_command_id) else {
+            progress.evicted += 1;
+            continue;
+        };
+        let statuses = record.target_statuses();
+        if statuses.iter().all(|status| status.is_terminal()) {
+            progress.complete += 1;
+        }
+        for status in statuses {
+            let count = match status {
+                Status::Sent => &mut progress.targets.sent,
+                Status::Enqueued => &mut progress.targets.enqueued,
+                Status::Success => &mut progress.targets.success,
+                Status::Fail => &mut progress.targets.fail,
+            };
+            *count += 1;
+        }
+    }
+    json(&BulkView { response, progress })
 }

@@ -42,8 +42,6 @@ const fn route(
     }
 }
 
-const PAGING: &[&str] = &["page", "per_page", "page_meta"];
-
 fn routes() -> Vec<Route> {
     use HttpMethod::{Get, Post};
     vec![
@@ -94,7 +92,14 @@ fn routes() -> Vec<Route> {
             Get,
             "/devices/{id}/gateway_commands",
             "List the commands of a device",
-            PAGING,
+            &[
+                "command_type",
+                "status",
+                "software_update_id",
+                "page",
+                "per_page",
+                "page_meta",
+            ],
             true,
         ),
         route(
@@ -134,7 +139,7 @@ fn routes() -> Vec<Route> {
         route(
             Get,
             "/bulk_responses/{id}",
-            "Retrieve the outcome of a bulk request",
+            "Retrieve a bulk request: created commands, errors and live progress",
             &[],
             false,
         ),

@@ -17,6 +17,8 @@ pub struct BulkResponse {
     /// Identifier (`bulk_response_id`).
     #[serde(rename = "_id")]
     pub id: ObjectId,
+    /// The same id under the name EdgeIQ's bulk endpoints answer with.
+    pub bulk_response_id: ObjectId,
     /// The command type.
     pub command_type: CommandType,
     /// `complete` (bulk requests are processed before the response is sent).

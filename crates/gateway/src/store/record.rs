@@ -257,6 +257,15 @@ impl CommandRecord {
         lock(&self.state)
     }
 
+    /// The current status of every target, in target order.
+    pub fn target_statuses(&self) -> Vec<Status> {
+        lock(&self.state)
+            .statuses
+            .iter()
+            .map(|(_, entry)| entry.status)
+            .collect()
+    }
+
     /// Whether every target is terminal.
     pub fn is_complete(&self) -> bool {
         lock(&self.state).open_targets == 0
