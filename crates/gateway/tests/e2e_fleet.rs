@@ -119,6 +119,26 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
         json!({"command_type": "restore_backup", "payload": {"url": "coap://127.0.0.1/backup"}}),
     )
     .await;
+    for device in [&endpoint, &sub] {
+        run(
+            &api,
+            device,
+            json!({"command_type": "lwm2m_request", "type": "exec", "endpoint": "/33000/0/6"}),
+        )
+        .await;
+    }
+    run(
+        &api,
+        &sub,
+        json!({"command_type": "data_restriction", "payload": {"enable": false}}),
+    )
+    .await;
+    run(
+        &api,
+        &sub,
+        json!({"command_type": "restore_backup", "url": "coap://127.0.0.1/sub-backup"}),
+    )
+    .await;
     run(&api, &sub, json!({"command_type": "reboot"})).await;
     run(
         &api,
@@ -148,6 +168,33 @@ async fn commands_reach_fleet_devices_and_their_sub_devices() {
         .to_owned();
     let (_, bytes) = api.get(&format!("/files/{file_id}/data")).await;
     assert_eq!(bytes, json!("hello fleet"));
+    let big: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (_, big_file) = api
+        .raw(
+            reqwest::Method::POST,
+            "/files?name=big.txt",
+            big.clone(),
+            "application/octet-stream",
+        )
+        .await;
+    run(&api, &sub, json!({"command_type": "lwm2m_file", "type": "fileupload", "file_id": big_file["_id"], "filepath": "/var/big.txt"})).await;
+    let sub_download = run(
+        &api,
+        &sub,
+        json!({"command_type": "lwm2m_file", "type": "filedownload", "filepath": "/var/big.txt"}),
+    )
+    .await;
+    assert_eq!(only_status(&sub_download)["result"]["size"], 5000);
+    let sub_file = only_status(&sub_download)["result"]["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, sub_bytes) = api.get(&format!("/files/{sub_file}/data")).await;
+    assert_eq!(
+        sub_bytes,
+        json!(String::from_utf8(big).unwrap()),
+        "block-wise both ways through the sub-device prefix"
+    );
 
     let observe = run(
         &api,
