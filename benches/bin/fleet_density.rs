@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use coap_lite::{CoapOption, MessageClass, RequestType, ResponseType};
+use fleetbench_benches::{cores, cpu_model, cpu_time, rss_kib};
 use fleetbench_fleet::{FleetConfig, start};
 use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, ServiceConfig};
 use fleetbench_lwm2m::coap::{EndpointConfig, RequestOptions};
@@ -53,33 +54,6 @@ fn parse_options() -> Result<Options, String> {
         }
     }
     Ok(options)
-}
-
-/// Resident set size of this process, in KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time used by this process so far.
-fn cpu_time() -> Duration {
-    // utime + stime from /proc/self/stat, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i))
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
 }
 
 /// A registrar that accepts every Register/Update/De-register.
@@ -207,12 +181,12 @@ async fn load_client() -> std::io::Result<(CoapService, CoapClient)> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_options()?;
-    let cores = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1);
     println!(
-        "fleet-density: {} devices x {} sub-devices, {} cores, loopback",
-        options.devices, options.sub_devices, cores
+        "fleet-density: {} devices x {} sub-devices; machine: {} cores ({}); loopback",
+        options.devices,
+        options.sub_devices,
+        cores(),
+        cpu_model()
     );
 
     let registrar = registrar().await?;

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fleetbench_benches::{cores, cpu_model, rss_kib};
 use fleetbench_fleet::FleetConfig;
 use fleetbench_gateway::{GatewayConfig, RunningGateway};
 use serde_json::{Value, json};
@@ -74,31 +75,6 @@ fn parse_options() -> Result<Options, String> {
         }
     }
     Ok(options)
-}
-
-/// Resident set size of this process, in KiB (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// The CPU model from /proc/cpuinfo, if readable.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
 /// The HTTP side: one client, one base URL.
@@ -567,11 +543,9 @@ async fn run(options: Options, gateway: &RunningGateway) -> Result<(), Box<dyn s
         skipped()
     };
 
-    let cores = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1);
     println!(
-        "\nmachine: {cores} cores ({}); gateway, fleet and HTTP client share them; loopback; concurrency {}",
+        "\nmachine: {} cores ({}); gateway, fleet and HTTP client share them; loopback; concurrency {}",
+        cores(),
         cpu_model(),
         options.concurrency
     );
