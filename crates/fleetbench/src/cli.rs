@@ -163,6 +163,23 @@ pub struct FleetArgs {
     /// Fraction of requests answered with 5.00 (0..=1).
     #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
     pub failure_ratio: f64,
+    /// How sub-devices are exposed: `object25` (Object 25 instances and prefix routing behind
+    /// the device's endpoint) or `per-endpoint` (each registers as its own endpoint, for
+    /// servers without Object 25 support such as Leshan or Wakaama).
+    #[arg(long, value_enum, default_value_t = SubDeviceModeArg::Object25)]
+    pub sub_device_mode: SubDeviceModeArg,
+    /// Register in queue mode (`Q`): devices sleep outside an awake window after each uplink.
+    #[arg(long)]
+    pub queue_mode: bool,
+}
+
+/// `--sub-device-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubDeviceModeArg {
+    /// Object 25 instances with prefix routing.
+    Object25,
+    /// One LwM2M endpoint (and socket) per sub-device.
+    PerEndpoint,
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {

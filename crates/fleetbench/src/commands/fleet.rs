@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig};
+use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig, SubDeviceMode};
 
-use crate::cli::FleetArgs;
+use crate::cli::{FleetArgs, SubDeviceModeArg};
 use crate::coap_url::resolve_coap_url;
 use crate::exit_code;
 
@@ -31,6 +31,11 @@ pub async fn run(args: FleetArgs) -> u8 {
         },
         lifetime: args.lifetime,
         registration_spread: args.spread,
+        sub_device_mode: match args.sub_device_mode {
+            SubDeviceModeArg::Object25 => SubDeviceMode::Object25,
+            SubDeviceModeArg::PerEndpoint => SubDeviceMode::PerEndpoint,
+        },
+        queue_mode: args.queue_mode,
         ..FleetConfig::default()
     };
     let fleet = match fleetbench_fleet::start(config).await {
