@@ -114,34 +114,48 @@ fn time_plot(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..upper(x_max), 0f64..upper(y_max))
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time since start (s)")
-            .y_desc(y_desc)
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
-        for (i, (name, points, dashed)) in lines.iter().enumerate() {
-            let c = if *dashed { BLACK } else { color(i) };
-            let style = c.stroke_width(if *dashed { 1 } else { 2 });
-            let series = chart
-                .draw_series(LineSeries::new(points.iter().copied(), style))
-                .map_err(err)?;
-            series
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        draw_time_lines(&mut chart, y_desc, lines)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// Draws the mesh, the lines and the legend of a time plot, whatever the y axis scale.
+fn draw_time_lines<'a, DB, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    y_desc: &str,
+    lines: &[Line],
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc(y_desc)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for (i, (name, points, dashed)) in lines.iter().enumerate() {
+        let c = if *dashed { BLACK } else { color(i) };
+        let style = c.stroke_width(if *dashed { 1 } else { 2 });
+        let series = chart
+            .draw_series(LineSeries::new(points.iter().copied(), style))
+            .map_err(err)?;
+        series
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(err)?;
+    Ok(())
 }
 
 /// Lines over time on a logarithmic y axis (latencies span decades).
@@ -170,31 +184,7 @@ fn time_plot_log(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..upper(x_max), (lower(y_min)..upper(y_max)).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time since start (s)")
-            .y_desc(y_desc)
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
-        for (i, (name, points, dashed)) in lines.iter().enumerate() {
-            let c = if *dashed { BLACK } else { color(i) };
-            let style = c.stroke_width(if *dashed { 1 } else { 2 });
-            let series = chart
-                .draw_series(LineSeries::new(points.iter().copied(), style))
-                .map_err(err)?;
-            series
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        draw_time_lines(&mut chart, y_desc, lines)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
