@@ -93,6 +93,14 @@ fn upper(max: f64) -> f64 {
     }
 }
 
+/// A log axis spanning whole decades around `[min, max]`, so that it always shows at least
+/// two labelled powers of ten (plotters labels a log axis only at those).
+fn decade_range(min: f64, max: f64) -> std::ops::Range<f64> {
+    let low = 10f64.powf(lower(min).log10().floor());
+    let high = 10f64.powf(upper(max).log10().ceil());
+    low..high.max(low * 10.0)
+}
+
 /// Lines over time: `(name, points, dashed)`.
 fn time_plot(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
     let x_max = lines
@@ -182,7 +190,7 @@ fn time_plot_log(title: &str, y_desc: &str, lines: &[Line]) -> Plot {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..upper(x_max), (lower(y_min)..upper(y_max)).log_scale())
+            .build_cartesian_2d(0f64..upper(x_max), decade_range(y_min, y_max).log_scale())
             .map_err(err)?;
         draw_time_lines(&mut chart, y_desc, lines)?;
         root.present().map_err(err)?;
@@ -262,7 +270,7 @@ fn spectrum_plot(
             .y_label_area_size(70)
             .build_cartesian_2d(
                 (1f64..x_max).log_scale(),
-                (lower(y_min)..upper(y_max)).log_scale(),
+                decade_range(y_min, y_max).log_scale(),
             )
             .map_err(err)?;
         chart
@@ -669,6 +677,18 @@ mod tests {
         assert_eq!(percentile_label(100.0), "99%");
         assert_eq!(percentile_label(1000.0), "99.9%");
         assert_eq!(percentile_label(10000.0), "99.99%");
+    }
+
+    #[test]
+    fn log_axes_span_whole_decades_around_the_data() {
+        assert_eq!(decade_range(20.0, 57.0), 10.0..100.0);
+        assert_eq!(decade_range(0.3, 2500.0), 0.1..10_000.0);
+        // Exactly a power of ten still gets a decade above it.
+        let range = decade_range(100.0, 100.0);
+        assert!(range.start <= 100.0 && range.end >= 1000.0, "{range:?}");
+        // No positive values: a sane default, never NaN.
+        let empty = decade_range(f64::INFINITY, 0.0);
+        assert!(empty.start > 0.0 && empty.end > empty.start, "{empty:?}");
     }
 
     #[test]
