@@ -122,6 +122,11 @@ fn add_run(
     let hlog_path = run.path.join(report::HISTOGRAM_LOG);
     for e in &run.hlog {
         if e.tag == INTERVAL_TAG || e.tag.starts_with(ROW_INTERVAL_PREFIX) {
+            if e.length.is_zero() && e.histogram.is_empty() {
+                // The empty closing interval of a run that ended on the grid: the run's own
+                // timeline leaves it out, so the merge does too.
+                continue;
+            }
             let slot = intervals.entry(ms_key(e.start.as_secs_f64())).or_default();
             slot.start_s = e.start.as_secs_f64();
             slot.length_s = slot.length_s.max(e.length.as_secs_f64());

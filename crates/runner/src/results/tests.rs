@@ -368,3 +368,101 @@ fn compare_flags_latency_and_rate_regressions_from_the_histograms() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Runs the timeline collector of each recorder over `intervals` one-second intervals under
+/// the paused clock, recording `per_interval(i)` into the given recorders in interval `i`, and
+/// writes each run directory with its streamed interval histograms.
+async fn timed_runs(
+    root: &std::path::Path,
+    s: &Scenario,
+) -> Vec<crate::metrics::timeline::TimelineEntry> {
+    use crate::metrics::timeline::{SeriesNames, TimelineCollector};
+    let names = || SeriesNames {
+        phases: s.phases.iter().map(|p| p.name.clone()).collect(),
+        commands: s.commands.iter().map(|c| c.label.clone()).collect(),
+    };
+    let (a, b, union) = (Recorder::new(), Recorder::new(), Recorder::new());
+    let start = tokio::time::Instant::now();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let dirs = [root.join("a"), root.join("b"), root.join("union")];
+    let mut collectors = Vec::new();
+    for (dir, recorder) in dirs.iter().zip([&a, &b, &union]) {
+        std::fs::create_dir_all(dir).unwrap();
+        collectors.push(TimelineCollector::start(
+            recorder.clone(),
+            names(),
+            None,
+            start,
+            Duration::from_secs(1),
+            Some(dir.join(report::HISTOGRAM_LOG)),
+            wall,
+        ));
+    }
+    for interval in 0..4u64 {
+        // Different amounts and latencies in each run and each interval.
+        record(&[&a, &union], interval * 3 + 1, 40 + interval * 10);
+        record(&[&b, &union], interval * 5 + 2, 25 + interval * 7);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        tokio::task::yield_now().await;
+    }
+    let mut timelines = Vec::new();
+    for collector in collectors {
+        let (timeline, io_error) = collector.finish().await;
+        assert!(io_error.is_none(), "{io_error:?}");
+        timelines.push(timeline);
+    }
+    for ((dir, recorder), timeline) in dirs.iter().zip([&a, &b, &union]).zip(&timelines) {
+        let metrics = recorder.snapshot();
+        let summary = report::build(s, &metrics, &load(), facts("timed"));
+        report::write_summary(dir, &summary).unwrap();
+        report::write_histogram_log(
+            dir,
+            &metrics,
+            s,
+            wall,
+            &[Duration::from_secs(10), Duration::from_secs(5)],
+        )
+        .unwrap();
+        report::write_timeline(dir, timeline).unwrap();
+        report::write_text(dir, report::SCENARIO_FILE, &s.source).unwrap();
+    }
+    timelines.pop().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn merged_timeline_equals_the_timeline_of_the_union() {
+    let s = Scenario::from_str(TEXT, "mergeable.toml").unwrap();
+    let root = temp("merge-timeline");
+    let union_timeline = timed_runs(&root, &s).await;
+    assert!(
+        union_timeline.len() >= 4
+            && union_timeline
+                .iter()
+                .filter(|e| e.latency_ms.is_some())
+                .count()
+                >= 4,
+        "every interval carries latencies: {union_timeline:?}"
+    );
+    let runs = vec![
+        load_run(&root.join("a")).unwrap(),
+        load_run(&root.join("b")).unwrap(),
+    ];
+    let merged = merge_runs(&runs, "merged").unwrap();
+    let got = merged.timeline();
+    assert_eq!(got.len(), union_timeline.len());
+    for (got, want) in got.iter().zip(&union_timeline) {
+        assert_eq!(got.start_s, want.start_s);
+        assert_eq!(
+            got.latency_ms, want.latency_ms,
+            "latency at {}",
+            want.start_s
+        );
+        assert_eq!(got.rows, want.rows, "rows at {}", want.start_s);
+    }
+    // Counters travel through timeline.csv, which carries the columns it shows.
+    assert_eq!(
+        crate::metrics::timeline::timeline_csv(&got),
+        crate::metrics::timeline::timeline_csv(&union_timeline)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
