@@ -100,6 +100,11 @@ async fn coap(device: SocketAddr, args: &[&str], path: &str) -> String {
     text
 }
 
+/// Whether coap-client's verbose log (`-v 7`) shows a 2.04 Changed response PDU.
+fn changed(log: &str) -> bool {
+    log.lines().any(|line| line.contains(" c:2.04 "))
+}
+
 #[tokio::test]
 async fn coap_client_reads_writes_and_executes_on_a_device() {
     let (registrar, fleet, device) = one_device().await;
@@ -107,8 +112,13 @@ async fn coap_client_reads_writes_and_executes_on_a_device() {
     let manufacturer = coap(device, &["-m", "get", "-A", "0"], "3/0/0").await;
     assert!(manufacturer.contains("fleetbench"), "{manufacturer}");
 
-    let written = coap(device, &["-m", "put", "-t", "0", "-e", "120"], "1/0/1").await;
-    assert!(!written.contains("4."), "write failed: {written}");
+    let written = coap(
+        device,
+        &["-m", "put", "-t", "0", "-e", "120", "-v", "7"],
+        "1/0/1",
+    )
+    .await;
+    assert!(changed(&written), "write answered 2.04 Changed: {written}");
     let lifetime = coap(device, &["-m", "get", "-A", "0"], "1/0/1").await;
     assert!(
         lifetime.trim().ends_with("120"),
@@ -157,8 +167,11 @@ async fn coap_client_observes_a_changing_resource() {
         "increasing times: {values:?}"
     );
     // With pmax set on the manufacturer (which never changes), pmax alone drives notifications.
-    let set = coap(device, &["-m", "put"], "3/0/0?pmax=1").await;
-    assert!(!set.contains("4."), "Write-Attributes: {set}");
+    let set = coap(device, &["-m", "put", "-v", "7"], "3/0/0?pmax=1").await;
+    assert!(
+        changed(&set),
+        "Write-Attributes answered 2.04 Changed: {set}"
+    );
     let output = coap(device, &["-m", "get", "-s", "3", "-w", "-v", "7"], "3/0/0").await;
     // Verbosity 7 logs each received PDU: `v:1 t:NON c:2.05 i:ecec {01} [ Observe:1, ...`.
     let responses: Vec<&str> = output.lines().filter(|l| l.contains(" c:2.05 ")).collect();
