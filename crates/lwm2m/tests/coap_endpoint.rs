@@ -1,59 +1,17 @@
 //! The sans-IO message layer, driven with explicit instants: no sockets, no sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
-use fleetbench_lwm2m::coap::{
-    Endpoint, EndpointConfig, Event, FailureReason, RequestOptions, Transmit,
-};
-use fleetbench_lwm2m::packets::{new_request, new_response, observe, set_observe};
+use coap_lite::{CoapOption, MessageClass, MessageType, ResponseType};
+use fleetbench_lwm2m::coap::{Endpoint, EndpointConfig, Event, FailureReason, RequestOptions};
+use fleetbench_lwm2m::packets::{new_response, observe, set_observe};
 use proptest::prelude::*;
 use tokio::time::Instant;
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
+mod endpoint_support;
 
-const CLIENT: u16 = 1000;
-const SERVER: u16 = 2000;
-
-fn transmits(endpoint: &mut Endpoint) -> Vec<Transmit> {
-    std::iter::from_fn(|| endpoint.poll_transmit()).collect()
-}
-
-fn events(endpoint: &mut Endpoint) -> Vec<Event> {
-    std::iter::from_fn(|| endpoint.poll_event()).collect()
-}
-
-fn decode(transmit: &Transmit) -> Packet {
-    Packet::from_bytes(&transmit.bytes).expect("endpoint emits valid CoAP")
-}
-
-fn get(path: &[&str]) -> Packet {
-    new_request(RequestType::Get, path)
-}
-
-/// Delivers every datagram `from` emits to `to`, returning how many were delivered.
-fn pump(now: Instant, from: &mut Endpoint, from_addr: u16, to: &mut Endpoint) -> usize {
-    let sent = transmits(from);
-    for transmit in &sent {
-        to.receive(now, addr(from_addr), &transmit.bytes);
-    }
-    sent.len()
-}
-
-fn request_event(endpoint: &mut Endpoint) -> (fleetbench_lwm2m::coap::ExchangeId, Packet) {
-    match events(endpoint).as_slice() {
-        [
-            Event::Request {
-                exchange, packet, ..
-            },
-        ] => (*exchange, packet.clone()),
-        other => panic!("expected one request, got {other:?}"),
-    }
-}
+use endpoint_support::*;
 
 #[test]
 fn con_request_gets_piggy_backed_response() {
@@ -486,65 +444,6 @@ proptest! {
         prop_assert!(transmits(&mut server).len() <= 1);
     }
 
-    /// Over a lossy link, every request ends exactly once: with the response or a timeout,
-    /// and the server processes each request at most once.
-    #[test]
-    fn lossy_link_gives_exactly_one_outcome_per_request(
-        seed in any::<u64>(),
-        drops in proptest::collection::vec(any::<bool>(), 64),
-        requests in 1usize..5,
-    ) {
-        let start = Instant::now();
-        let config = EndpointConfig { nstart: 2, ..EndpointConfig::default() };
-        let mut client = Endpoint::new(config.clone(), seed);
-        let mut server = Endpoint::new(config, seed ^ 1);
-        let ids: Vec<_> = (0..requests)
-            .map(|n| client.send_request(start, addr(SERVER), get(&[&n.to_string()]), RequestOptions::default()))
-            .collect();
-        let mut drop_iter = drops.into_iter().cycle();
-        let mut outcomes = std::collections::HashMap::new();
-        let mut processed = 0;
-        let mut now = start;
-        for _ in 0..400 {
-            for transmit in transmits(&mut client) {
-                if !drop_iter.next().unwrap_or(false) {
-                    server.receive(now, addr(CLIENT), &transmit.bytes);
-                }
-            }
-            for event in events(&mut server) {
-                if let Event::Request { exchange, .. } = event {
-                    processed += 1;
-                    server.respond(now, exchange, new_response(ResponseType::Content));
-                }
-            }
-            for transmit in transmits(&mut server) {
-                if !drop_iter.next().unwrap_or(false) {
-                    client.receive(now, addr(SERVER), &transmit.bytes);
-                }
-            }
-            for event in events(&mut client) {
-                let id = match event {
-                    Event::Response { request, .. } | Event::Failed { request, .. } => request,
-                    other => panic!("unexpected {other:?}"),
-                };
-                prop_assert!(outcomes.insert(id, ()).is_none(), "two outcomes for one request");
-            }
-            if outcomes.len() == requests {
-                break;
-            }
-            match client.poll_timeout() {
-                Some(deadline) => {
-                    now = now.max(deadline);
-                    client.handle_timeout(now);
-                    server.handle_timeout(now);
-                }
-                None => break,
-            }
-        }
-        prop_assert_eq!(outcomes.len(), requests);
-        prop_assert!(ids.iter().all(|id| outcomes.contains_key(id)));
-        prop_assert!(processed <= requests, "deduplication: processed {} of {}", processed, requests);
-    }
 }
 
 /// A rebuilt endpoint (a rebooted device) must not reuse its predecessor's first message ID

@@ -3,45 +3,16 @@
 //! EXCHANGE_LIFETIME (RFC 7252 §4.8.2). Explicit instants, no sockets, no sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use coap_lite::{Packet, RequestType, ResponseType};
+use coap_lite::{RequestType, ResponseType};
 use fleetbench_lwm2m::coap::{Endpoint, EndpointConfig, Event, RequestOptions};
 use fleetbench_lwm2m::packets::{new_request, new_response, set_observe, uri_path};
 use tokio::time::Instant;
 
-const CLIENT: u16 = 1000;
-const SERVER: u16 = 2000;
+mod endpoint_support;
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn events(endpoint: &mut Endpoint) -> Vec<Event> {
-    std::iter::from_fn(|| endpoint.poll_event()).collect()
-}
-
-/// Delivers every datagram `from` emits to `to`; how many there were.
-fn pump(now: Instant, from: &mut Endpoint, from_port: u16, to: &mut Endpoint) -> usize {
-    let sent: Vec<_> = std::iter::from_fn(|| from.poll_transmit()).collect();
-    for transmit in &sent {
-        to.receive(now, addr(from_port), &transmit.bytes);
-    }
-    sent.len()
-}
-
-/// The one request event `endpoint` has, with its path.
-fn only_request(endpoint: &mut Endpoint) -> (fleetbench_lwm2m::coap::ExchangeId, Packet) {
-    match events(endpoint).as_slice() {
-        [
-            Event::Request {
-                exchange, packet, ..
-            },
-        ] => (*exchange, packet.clone()),
-        other => panic!("expected one request, got {other:?}"),
-    }
-}
+use endpoint_support::{CLIENT, SERVER, addr, events, pump, request_event};
 
 /// A client with an established observation of `/3303/0/5700` on the device.
 fn observed(
@@ -64,7 +35,7 @@ fn observed(
         },
     );
     pump(now, &mut client, CLIENT, &mut device);
-    let (exchange, request) = only_request(&mut device);
+    let (exchange, request) = request_event(&mut device);
     let token = request.get_token().to_vec();
     let mut first = new_response(ResponseType::Content);
     set_observe(&mut first, 1);
@@ -91,7 +62,7 @@ fn read_goes_through(now: Instant, client: &mut Endpoint, device: &mut Endpoint,
         1,
         "the request to {path} goes out at once: the NSTART slot is free"
     );
-    let (exchange, packet) = only_request(device);
+    let (exchange, packet) = request_event(device);
     assert_eq!(uri_path(&packet), ["3", "0", path]);
     device.respond(now, exchange, new_response(ResponseType::Content));
     pump(now, device, SERVER, client);
@@ -156,7 +127,7 @@ fn a_request_queued_behind_an_observe_request_goes_out_when_it_is_answered() {
         RequestOptions::default(),
     );
     assert_eq!(pump(now, &mut client, CLIENT, &mut device), 1, "NSTART = 1");
-    let (exchange, _) = only_request(&mut device);
+    let (exchange, _) = request_event(&mut device);
     let mut first = new_response(ResponseType::Content);
     set_observe(&mut first, 1);
     device.respond(now, exchange, first);
@@ -169,7 +140,7 @@ fn a_request_queued_behind_an_observe_request_goes_out_when_it_is_answered() {
         1,
         "the queued read goes out once the observation is established"
     );
-    let (exchange, packet) = only_request(&mut device);
+    let (exchange, packet) = request_event(&mut device);
     assert_eq!(uri_path(&packet), ["3", "0", "0"]);
     device.respond(now, exchange, new_response(ResponseType::Content));
     pump(now, &mut device, SERVER, &mut client);
@@ -189,7 +160,7 @@ fn answered_once(now: Instant, server: &mut Endpoint) -> Vec<u8> {
     );
     let request = client.poll_transmit().expect("a request").bytes;
     server.receive(now, addr(CLIENT), &request);
-    let (exchange, _) = only_request(server);
+    let (exchange, _) = request_event(server);
     server.respond(now, exchange, new_response(ResponseType::Content));
     while server.poll_transmit().is_some() {}
     request
