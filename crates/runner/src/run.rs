@@ -239,7 +239,7 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             mode: "external",
         },
         (None, Target::Embedded) => {
-            let g = embedded::start_gateway().await?;
+            let g = embedded::start_gateway(scenario.seed).await?;
             let r = Resolved {
                 url: g.url.clone(),
                 token: g.token.clone(),
