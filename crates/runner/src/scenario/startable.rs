@@ -146,6 +146,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn max_in_flight_1e6_at_1e6_per_second_must_fit_the_descriptors() {
+        let text = "name = \"fd\"\nduration = \"1s\"\nload = { model = \"constant\", rate = 1e6 }\n\
+                    [[fleet.classes]]\nname = \"a\"\ncount = 100\n\
+                    [execution]\nmax_in_flight = 1000000\nconnections = 5000\n\
+                    [[commands]]\ncommand_type = \"reboot\"\n";
+        let s = Scenario::from_str(text, "fd.toml").unwrap_or_else(|e| panic!("{e}"));
+        // 100 sockets + 5,000 connections x2 (embedded) + 256 spare; the million commands
+        // in flight share the pool.
+        assert_eq!(fd_budget_problem(&s, 100, 10_356), None);
+        let (field, message) = fd_budget_problem(&s, 100, 10_355).unwrap();
+        assert_eq!(field, "execution.connections");
+        assert!(message.contains("10356 open files"), "{message}");
+        // A fleet that alone does not fit is blamed on the fleet.
+        let (field, _) = fd_budget_problem(&s, 1_000_000, 20_000).unwrap();
+        assert_eq!(field, "fleet.classes");
+    }
+
+    #[test]
     fn fleet_fields_map_to_scenario_paths() {
         for (fleet, scenario) in [
             (Some("lifetime"), "fleet.lifetime"),
