@@ -265,6 +265,18 @@ impl FleetConfig {
     }
 }
 
+impl FleetError {
+    /// For a configuration problem, the dotted path of the offending field of
+    /// [`FleetConfig`] (`update_period`, `profile.link.uplink.reorder_delay`, ...).
+    pub fn config_field(&self) -> Option<String> {
+        match self {
+            FleetError::InvalidConfig { field, .. } => Some((*field).to_owned()),
+            FleetError::Profile(e) => Some(format!("profile.{}", e.field())),
+            _ => None,
+        }
+    }
+}
+
 /// Sub-device `k` of device endpoint `ep` is named `{ep}-sub{k}` and has Object 25 prefix
 /// `dev{k}`.
 pub fn sub_device_name(endpoint: &str, index: usize) -> String {

@@ -4,8 +4,8 @@
 mod cli;
 mod coap_url;
 mod commands;
-mod exit_code;
 mod progress;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -21,10 +21,10 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(exit_code::ERROR);
+            return fleetbench_runner::ExitStatus::Error.into();
         }
     };
-    ExitCode::from(runtime.block_on(commands::dispatch(cli.command)))
+    runtime.block_on(commands::dispatch(cli.command)).into()
 }
 
 fn init_tracing(verbose: u8) {

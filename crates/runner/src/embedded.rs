@@ -11,6 +11,7 @@ use fleetbench_fleet::{
 use fleetbench_gateway::{GatewayConfig, RunningGateway};
 
 use crate::plan::rng::{Purpose, derive_seed};
+use crate::scenario::limits::MAX_PACKAGE_BYTES;
 use crate::scenario::{Delay, DeviceClass, Fleet, Profile, SubDeviceMode};
 
 /// Bound on each shutdown step.
@@ -27,9 +28,27 @@ pub struct EmbeddedGateway {
     pub token: String,
 }
 
-/// Starts the mock gateway on loopback with free ports.
-pub async fn start_gateway() -> Result<EmbeddedGateway, fleetbench_gateway::GatewayError> {
-    let config = GatewayConfig::default();
+/// The embedded gateway's configuration: loopback, free ports, a seed derived from the
+/// scenario seed, and a request-body limit that admits the largest package a scenario may
+/// push (`package.bytes` up to [`MAX_PACKAGE_BYTES`]).
+pub fn gateway_config(seed: u64) -> GatewayConfig {
+    let defaults = GatewayConfig::default();
+    let package_body = usize::try_from(MAX_PACKAGE_BYTES)
+        .unwrap_or(usize::MAX)
+        .saturating_add(PACKAGE_BODY_SLACK);
+    GatewayConfig {
+        seed: derive_seed(seed, Purpose::Gateway, &[]),
+        max_body_bytes: defaults.max_body_bytes.max(package_body),
+        ..defaults
+    }
+}
+
+/// Room for headers and encoding around a pushed package in the upload request body.
+const PACKAGE_BODY_SLACK: usize = 64 << 10;
+
+/// Starts the mock gateway on loopback with free ports (see [`gateway_config`]).
+pub async fn start_gateway(seed: u64) -> Result<EmbeddedGateway, fleetbench_gateway::GatewayError> {
+    let config = gateway_config(seed);
     let token = config.tokens.first().cloned().unwrap_or_default();
     let gateway = fleetbench_gateway::start(config).await?;
     let url = format!("http://{}", gateway.http_addr());

@@ -11,7 +11,7 @@
 //! if let Ok(outcome) = &result {
 //!     print!("{}", render_table(&outcome.summary));
 //! }
-//! std::process::exit(fleetbench_runner::exit_code(&result));
+//! let status: std::process::ExitCode = fleetbench_runner::exit_status(&result).into();
 //! # }
 //! ```
 
@@ -19,6 +19,7 @@ pub mod abort;
 pub mod api;
 pub mod embedded;
 pub mod exec;
+pub mod exit_status;
 pub mod metrics;
 pub mod plan;
 pub mod report;
@@ -27,9 +28,7 @@ pub mod run;
 pub mod scenario;
 
 pub use abort::{AbortHandle, AbortSignal, abort_pair};
+pub use exit_status::ExitStatus;
 pub use report::{Summary, render_table};
-pub use run::{
-    EXIT_ERROR, EXIT_INVALID_INPUT, EXIT_OK, EXIT_THRESHOLDS_FAILED, RunError, RunOptions,
-    RunOutcome, TargetOverride, exit_code, run,
-};
+pub use run::{RunError, RunOptions, RunOutcome, TargetOverride, exit_status, run};
 pub use scenario::{Scenario, ScenarioError};

@@ -15,20 +15,12 @@ use crate::api::{ApiError, GatewayApi, HttpGateway};
 use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
 use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport};
+use crate::exit_status::{ExitStatus, apply_send_error_guard};
 use crate::metrics::Recorder;
 use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
 use crate::plan::{Plan, PlanError};
 use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
 use crate::scenario::{CompletionMode, Metric, Scenario, ScenarioError, Target};
-
-/// Exit code: the run finished and every threshold held.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: any other error (setup failed, run aborted, I/O).
-pub const EXIT_ERROR: i32 = 1;
-/// Exit code: invalid input (scenario, options).
-pub const EXIT_INVALID_INPUT: i32 = 2;
-/// Exit code: the run finished but a threshold failed.
-pub const EXIT_THRESHOLDS_FAILED: i32 = 99;
 
 /// Lead time between the end of setup and the first intended send.
 pub const START_LEAD: Duration = Duration::from_millis(100);
@@ -87,17 +79,18 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// 0 when everything held, 99 when a threshold failed (also when an `abort_on_fail`
-    /// threshold stopped the run), 1 when the run was aborted otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// Passed when everything held, Failed when a threshold (or the send-error guard)
+    /// failed (also when an `abort_on_fail` threshold stopped the run), Error when the run
+    /// was aborted otherwise (the binary maps an abort by a signal to 130 or 143).
+    pub fn exit_status(&self) -> ExitStatus {
         if self.summary.thresholds.iter().any(|t| t.aborted_run) {
-            EXIT_THRESHOLDS_FAILED
+            ExitStatus::Failed
         } else if self.summary.aborted.is_some() {
-            EXIT_ERROR
+            ExitStatus::Error
         } else if self.thresholds_passed {
-            EXIT_OK
+            ExitStatus::Passed
         } else {
-            EXIT_THRESHOLDS_FAILED
+            ExitStatus::Failed
         }
     }
 }
@@ -156,22 +149,22 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// 2 for invalid input, 1 for everything else.
-    pub fn exit_code(&self) -> i32 {
+    /// InvalidInput for invalid input, Error for everything else.
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
             RunError::Scenario(_) | RunError::InvalidOption { .. } | RunError::Plan(_) => {
-                EXIT_INVALID_INPUT
+                ExitStatus::InvalidInput
             }
-            _ => EXIT_ERROR,
+            _ => ExitStatus::Error,
         }
     }
 }
 
-/// The exit code for a run result (0, 1, 2 or 99).
-pub fn exit_code(result: &Result<RunOutcome, RunError>) -> i32 {
+/// The exit status of a run result.
+pub fn exit_status(result: &Result<RunOutcome, RunError>) -> ExitStatus {
     match result {
-        Ok(outcome) => outcome.exit_code(),
-        Err(e) => e.exit_code(),
+        Ok(outcome) => outcome.exit_status(),
+        Err(e) => e.exit_status(),
     }
 }
 
@@ -239,7 +232,7 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             mode: "external",
         },
         (None, Target::Embedded) => {
-            let g = embedded::start_gateway().await?;
+            let g = embedded::start_gateway(scenario.seed).await?;
             let r = Resolved {
                 url: g.url.clone(),
                 token: g.token.clone(),
@@ -460,6 +453,7 @@ async fn run_with_fleet(
             t.aborted_run = true;
         }
     }
+    apply_send_error_guard(&mut summary, scenario.execution.max_error_ratio);
     if let Some(dir) = run_dir {
         report::write_summary(dir, &summary).map_err(|source| RunError::Io {
             path: dir.clone(),
@@ -576,10 +570,19 @@ mod tests {
             option: "x".into(),
             reason: "y".into(),
         };
-        assert_eq!(invalid.exit_code(), EXIT_INVALID_INPUT);
+        assert_eq!(invalid.exit_status(), ExitStatus::InvalidInput);
         let scenario = Scenario::from_str("name = 3", "x.toml").unwrap_err();
-        assert_eq!(RunError::from(scenario).exit_code(), EXIT_INVALID_INPUT);
-        assert_eq!(RunError::Aborted("x".into()).exit_code(), EXIT_ERROR);
-        assert_eq!(exit_code(&Err(RunError::Aborted("x".into()))), EXIT_ERROR);
+        assert_eq!(
+            RunError::from(scenario).exit_status(),
+            ExitStatus::InvalidInput
+        );
+        assert_eq!(
+            RunError::Aborted("x".into()).exit_status(),
+            ExitStatus::Error
+        );
+        assert_eq!(
+            exit_status(&Err(RunError::Aborted("x".into()))),
+            ExitStatus::Error
+        );
     }
 }

@@ -61,7 +61,7 @@ async fn tiny_scenario_succeeds_with_latencies_that_match_the_device_delay() {
     assert_eq!(c.completed_via_event, 100, "{:?}", s.completion);
     assert_eq!(s.completion.events_lost, 0);
     assert!(s.completion.stream_down.is_none());
-    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(outcome.exit_status(), fleetbench_runner::ExitStatus::Passed);
     let dir = outcome.run_dir.expect("files written");
     assert!(dir.join("summary.json").is_file());
     assert!(dir.join("histograms.hlog").is_file());

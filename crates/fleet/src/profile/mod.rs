@@ -114,6 +114,33 @@ pub enum ProfileError {
     },
 }
 
+/// Field paths of the uplink impairment (loss, duplicate, reorder, reorder_delay).
+const UPLINK_FIELDS: [&str; 4] = [
+    "link.uplink.loss",
+    "link.uplink.duplicate",
+    "link.uplink.reorder",
+    "link.uplink.reorder_delay",
+];
+/// Field paths of the downlink impairment.
+const DOWNLINK_FIELDS: [&str; 4] = [
+    "link.downlink.loss",
+    "link.downlink.duplicate",
+    "link.downlink.reorder",
+    "link.downlink.reorder_delay",
+];
+
+impl ProfileError {
+    /// The dotted path of the offending field within the profile (e.g.
+    /// `link.uplink.reorder_delay`, `churn.offline_rate_per_hour`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            ProfileError::BadRatio { field, .. } | ProfileError::BadField { field, .. } => field,
+            ProfileError::RatioSum { .. } => "no_reply_ratio",
+            ProfileError::BadDelay { .. } => "delay",
+        }
+    }
+}
+
 fn check_ratio(field: &'static str, value: f64) -> Result<(), ProfileError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
@@ -187,36 +214,31 @@ impl BehaviourProfile {
         }
         if total > 1.0 {
             return Err(bad(
-                "firmware_failures",
+                "firmware_failures.ratio",
                 total,
                 "the ratios must not sum above 1",
             ));
         }
-        for (field, link) in [
-            ("link.uplink", &self.link.uplink),
-            ("link.downlink", &self.link.downlink),
+        for (fields, link) in [
+            (UPLINK_FIELDS, &self.link.uplink),
+            (DOWNLINK_FIELDS, &self.link.downlink),
         ] {
-            for (name, value) in [
-                ("loss", link.loss),
-                ("duplicate", link.duplicate),
-                ("reorder", link.reorder),
-            ] {
-                if !(0.0..=1.0).contains(&value) {
-                    return Err(bad(field, (name, value), "ratios must be in 0..=1"));
-                }
-            }
+            let [loss, duplicate, reorder, reorder_delay] = fields;
+            check_ratio(loss, link.loss)?;
+            check_ratio(duplicate, link.duplicate)?;
+            check_ratio(reorder, link.reorder)?;
             if link.reorder > 0.0 && link.reorder_delay.is_zero() {
                 return Err(bad(
-                    field,
+                    reorder_delay,
                     link.reorder_delay,
-                    "reorder_delay must be above zero",
+                    "must be above zero when reorder is above zero",
                 ));
             }
             if link.reorder_delay > MAX_DELAY {
                 return Err(bad(
-                    field,
+                    reorder_delay,
                     link.reorder_delay,
-                    "reorder_delay must be at most 1 h",
+                    "must be at most 1 h",
                 ));
             }
         }

@@ -4,21 +4,21 @@
 use fleetbench_runner::results::{CompareOptions, compare, load_run, render_comparison};
 
 use crate::cli::CompareArgs;
-use crate::exit_code;
+use fleetbench_runner::ExitStatus;
 
 /// Compares the two runs and prints the table.
-pub fn run(args: &CompareArgs) -> u8 {
+pub fn run(args: &CompareArgs) -> ExitStatus {
     let load = |path| {
         load_run(path).map_err(|e| {
             eprintln!("error: {e}");
-            exit_code::INVALID_INPUT
+            ExitStatus::InvalidInput
         })
     };
     let judged = match CompareOptions::judged_from(&args.percentiles) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: --percentiles: {e}");
-            return exit_code::INVALID_INPUT;
+            return ExitStatus::InvalidInput;
         }
     };
     let (baseline, current) = match (load(&args.baseline), load(&args.current)) {
@@ -42,8 +42,8 @@ pub fn run(args: &CompareArgs) -> u8 {
     );
     print!("{}", render_comparison(&comparison));
     if comparison.regressed() {
-        exit_code::THRESHOLDS_FAILED
+        ExitStatus::Failed
     } else {
-        exit_code::OK
+        ExitStatus::Passed
     }
 }

@@ -6,15 +6,15 @@ use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig, SubDevi
 
 use crate::cli::{FleetArgs, SubDeviceModeArg};
 use crate::coap_url::resolve_coap_url;
-use crate::exit_code;
+use fleetbench_runner::ExitStatus;
 
 /// Starts the fleet, waits for registrations, and runs until Ctrl-C, then de-registers.
-pub async fn run(args: FleetArgs) -> u8 {
+pub async fn run(args: FleetArgs) -> ExitStatus {
     let server = match resolve_coap_url(&args.server).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("error: --server: {error}");
-            return exit_code::INVALID_INPUT;
+            return ExitStatus::InvalidInput;
         }
     };
     let devices = args.devices as usize;
@@ -42,7 +42,7 @@ pub async fn run(args: FleetArgs) -> u8 {
         Ok(fleet) => fleet,
         Err(error) => {
             eprintln!("error: {error}");
-            return exit_code::ERROR;
+            return ExitStatus::Error;
         }
     };
     println!("fleetbench fleet: {devices} devices registering with coap://{server}");
@@ -54,11 +54,11 @@ pub async fn run(args: FleetArgs) -> u8 {
         },
         () = super::shutdown_signal() => {
             fleet.shutdown().await;
-            return exit_code::OK;
+            return ExitStatus::Passed;
         }
     }
     super::shutdown_signal().await;
     println!("de-registering {} devices", fleet.registered());
     fleet.shutdown().await;
-    exit_code::OK
+    ExitStatus::Passed
 }

@@ -3,16 +3,16 @@
 use fleetbench_gateway::GatewayConfig;
 
 use crate::cli::GatewayArgs;
-use crate::exit_code;
+use fleetbench_runner::ExitStatus;
 
 /// Starts the gateway and serves until Ctrl-C.
-pub async fn run(args: GatewayArgs) -> u8 {
+pub async fn run(args: GatewayArgs) -> ExitStatus {
     if let Some(empty) = args.tokens.iter().position(String::is_empty) {
         eprintln!(
             "error: --token #{} is empty: tokens must be non-empty",
             empty + 1
         );
-        return exit_code::INVALID_INPUT;
+        return ExitStatus::InvalidInput;
     }
     let config = GatewayConfig {
         http_addr: args.http,
@@ -27,7 +27,7 @@ pub async fn run(args: GatewayArgs) -> u8 {
         Ok(gateway) => gateway,
         Err(error) => {
             eprintln!("error: {error}");
-            return exit_code::ERROR;
+            return ExitStatus::Error;
         }
     };
     println!(
@@ -44,5 +44,5 @@ pub async fn run(args: GatewayArgs) -> u8 {
     println!("press Ctrl-C to stop");
     super::shutdown_signal().await;
     gateway.shutdown().await;
-    exit_code::OK
+    ExitStatus::Passed
 }

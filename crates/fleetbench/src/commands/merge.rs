@@ -4,16 +4,16 @@ use fleetbench_runner::render_table;
 use fleetbench_runner::results::{load_run, merge_runs};
 
 use crate::cli::MergeArgs;
-use crate::exit_code;
+use fleetbench_runner::ExitStatus;
 
 /// Merges the runs into `--out`; exit 2 when an input cannot be used.
-pub fn run(args: &MergeArgs) -> u8 {
+pub fn run(args: &MergeArgs) -> ExitStatus {
     if args.out.exists() && std::fs::read_dir(&args.out).map_or(true, |mut d| d.next().is_some()) {
         eprintln!(
             "error: --out {} exists and is not an empty directory",
             args.out.display()
         );
-        return exit_code::INVALID_INPUT;
+        return ExitStatus::InvalidInput;
     }
     let mut runs = Vec::with_capacity(args.runs.len());
     for path in &args.runs {
@@ -21,7 +21,7 @@ pub fn run(args: &MergeArgs) -> u8 {
             Ok(run) => runs.push(run),
             Err(e) => {
                 eprintln!("error: {e}");
-                return exit_code::INVALID_INPUT;
+                return ExitStatus::InvalidInput;
             }
         }
     }
@@ -33,14 +33,14 @@ pub fn run(args: &MergeArgs) -> u8 {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit_code::INVALID_INPUT;
+            return ExitStatus::InvalidInput;
         }
     };
     if let Err(e) = merged.write(&args.out) {
         eprintln!("error: cannot write {}: {e}", args.out.display());
-        return exit_code::ERROR;
+        return ExitStatus::Error;
     }
     print!("{}", render_table(&merged.summary));
     println!("merged {} runs into {}", runs.len(), args.out.display());
-    exit_code::OK
+    ExitStatus::Passed
 }

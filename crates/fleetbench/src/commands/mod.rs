@@ -1,4 +1,4 @@
-//! One module per subcommand. Each returns the process exit code.
+//! One module per subcommand. Each returns the process exit status.
 
 mod compare;
 mod fleet;
@@ -6,10 +6,12 @@ mod gateway;
 mod merge;
 mod run;
 
+use fleetbench_runner::ExitStatus;
+
 use crate::cli::Command;
 
-/// Runs a subcommand.
-pub async fn dispatch(command: Command) -> u8 {
+/// Runs a subcommand; returns how the process ends.
+pub async fn dispatch(command: Command) -> ExitStatus {
     match command {
         Command::Run(args) => run::run(args).await,
         Command::Validate(args) => run::validate(args),

@@ -1,15 +1,15 @@
 //! `fleetbench run` and `fleetbench validate`.
 
 use fleetbench_runner::{
-    AbortSignal, RunOptions, Scenario, ScenarioError, TargetOverride, render_table,
+    RunError, RunOptions, RunOutcome, Scenario, ScenarioError, TargetOverride, render_table,
 };
 
 use crate::cli::{RunArgs, ValidateArgs};
 use crate::coap_url::resolve_coap_url;
-use crate::exit_code;
+use fleetbench_runner::ExitStatus;
 
 /// Runs a scenario, prints the table, and maps the outcome to the exit code.
-pub async fn run(args: RunArgs) -> u8 {
+pub async fn run(args: RunArgs) -> ExitStatus {
     let scenario = match load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(code) => return code,
@@ -24,11 +24,12 @@ pub async fn run(args: RunArgs) -> u8 {
         let (tx, handle) = crate::progress::spawn(scenario.total_duration());
         (Some(tx), Some(handle))
     };
+    let (abort, received) = crate::signals::abort_on_termination();
     let options = RunOptions {
         out_dir: args.out.clone(),
         run_dir: args.run_dir.clone(),
         target,
-        abort: Some(AbortSignal::on_ctrl_c()),
+        abort: Some(abort),
         progress,
         ..RunOptions::default()
     };
@@ -51,22 +52,32 @@ pub async fn run(args: RunArgs) -> u8 {
         }
         Err(error) => eprintln!("error: {error}"),
     }
-    match fleetbench_runner::exit_code(&result) {
-        0 => exit_code::OK,
-        2 => exit_code::INVALID_INPUT,
-        99 => exit_code::THRESHOLDS_FAILED,
-        _ => exit_code::ERROR,
+    match received.status() {
+        Some(signal) if aborted(&result) => signal,
+        _ => fleetbench_runner::exit_status(&result),
     }
 }
 
-async fn target_override(args: &RunArgs) -> Result<Option<TargetOverride>, u8> {
+/// Whether the run was cut short from outside (not by an `abort_on_fail` threshold).
+fn aborted(result: &Result<RunOutcome, RunError>) -> bool {
+    match result {
+        Ok(outcome) => {
+            outcome.summary.aborted.is_some()
+                && !outcome.summary.thresholds.iter().any(|t| t.aborted_run)
+        }
+        Err(RunError::Aborted(_)) => true,
+        Err(_) => false,
+    }
+}
+
+async fn target_override(args: &RunArgs) -> Result<Option<TargetOverride>, ExitStatus> {
     let (Some(url), Some(token), Some(server)) = (&args.target, &args.token, &args.lwm2m_server)
     else {
         return Ok(None);
     };
     let lwm2m_server = resolve_coap_url(server).await.map_err(|error| {
         eprintln!("error: --lwm2m-server: {error}");
-        exit_code::INVALID_INPUT
+        ExitStatus::InvalidInput
     })?;
     Ok(Some(TargetOverride {
         url: url.clone(),
@@ -76,17 +87,17 @@ async fn target_override(args: &RunArgs) -> Result<Option<TargetOverride>, u8> {
 }
 
 /// Validates a scenario file: prints every problem and exits 2, or says it is valid.
-pub fn validate(args: ValidateArgs) -> u8 {
+pub fn validate(args: ValidateArgs) -> ExitStatus {
     match load(&args.scenario) {
         Ok(_) => {
             println!("{}: valid", args.scenario.display());
-            exit_code::OK
+            ExitStatus::Passed
         }
         Err(code) => code,
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Scenario, u8> {
+fn load(path: &std::path::Path) -> Result<Scenario, ExitStatus> {
     Scenario::from_file(path).map_err(|error| {
         match &error {
             ScenarioError::Invalid { diagnostics, .. } => {
@@ -95,6 +106,6 @@ fn load(path: &std::path::Path) -> Result<Scenario, u8> {
             }
             ScenarioError::Io { .. } => eprintln!("error: {error}"),
         }
-        exit_code::INVALID_INPUT
+        ExitStatus::InvalidInput
     })
 }

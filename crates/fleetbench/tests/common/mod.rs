@@ -156,3 +156,96 @@ pub fn run(args: &[&str], limit: Duration) -> (i32, String, String) {
 pub fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
 }
+
+/// A `fleetbench` process whose stdout is read line by line as it runs.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts the binary with `args` in the repository root.
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = bin()
+            .args(args)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fleetbench runs");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let (etx, stderr) = mpsc::channel();
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut e = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut e);
+            let _ = etx.send(e);
+        });
+        Running {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Waits (bounded by `limit`) for a stdout line starting with `prefix`.
+    pub fn wait_for_line(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line starting with {prefix:?} within {limit:?} ({e}); stdout so far:\n{}",
+                        self.stdout.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (bounded by `limit`) for the process to end; returns exit code, stdout, stderr.
+    pub fn finish(mut self, limit: Duration) -> (i32, String, String) {
+        let stderr = match self.stderr.recv_timeout(limit) {
+            Ok(e) => e,
+            Err(_) => {
+                let _ = self.child.kill();
+                panic!("fleetbench did not finish within {limit:?}");
+            }
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.stdout.push(line);
+        }
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), self.stdout.join("\n"), stderr)
+    }
+}
+
+/// Sends `sig` (e.g. `-TERM`) to `pid` with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig} {pid}");
+}

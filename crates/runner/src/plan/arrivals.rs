@@ -137,8 +137,9 @@ impl Iterator for Arrivals {
         if !t.is_finite() || t >= self.duration {
             return None;
         }
+        let at = Duration::try_from_secs_f64(t).ok()?;
         self.index += 1;
-        Some(Duration::from_secs_f64(t))
+        Some(at)
     }
 }
 

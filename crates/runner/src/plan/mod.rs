@@ -122,7 +122,7 @@ impl Plan {
                 duration: p.duration,
                 load: p.load.clone(),
             });
-            start += p.duration;
+            start = start.saturating_add(p.duration);
         }
         Ok(Plan {
             seed: scenario.seed,
@@ -141,7 +141,7 @@ impl Plan {
     pub fn duration(&self) -> Duration {
         self.phases
             .last()
-            .map_or(Duration::ZERO, |p| p.start + p.duration)
+            .map_or(Duration::ZERO, |p| p.start.saturating_add(p.duration))
     }
 
     /// A chooser for `phase` and `stream_id` (0 for an open phase; the worker index for a
@@ -214,7 +214,7 @@ impl Iterator for PhaseCommands {
         let item = PlannedCommand {
             seq: self.seq,
             phase: self.phase,
-            at: self.start + offset,
+            at: self.start.saturating_add(offset),
             command,
             target,
         };

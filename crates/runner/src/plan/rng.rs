@@ -18,6 +18,8 @@ pub enum Purpose {
     TargetSubset = 4,
     /// Seeds handed to the fleet, per device class.
     Fleet = 5,
+    /// The embedded gateway's seed (ids, CoAP message ids and tokens).
+    Gateway = 6,
 }
 
 /// SplitMix64 finaliser: a bijective mix of 64 bits.

@@ -4,15 +4,19 @@
 //! field and the reason, and all problems are reported at once.
 
 mod error;
+pub mod limits;
 mod model;
 mod parse;
 mod raw;
+mod startable;
 pub mod threshold;
 mod validate;
 
+use std::io::Read;
 use std::path::Path;
 
 pub use error::{Diagnostic, ScenarioError};
+pub use limits::{MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES};
 pub use model::{
     Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
     LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
@@ -20,9 +24,7 @@ pub use model::{
     TargetSelector,
 };
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
-pub use validate::{
-    MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES, check_base_url,
-};
+pub use validate::check_base_url;
 
 /// Largest accepted scenario file, in bytes.
 pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
@@ -35,20 +37,30 @@ impl Scenario {
             path: path.to_owned(),
             source,
         };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > MAX_SCENARIO_BYTES {
+        // Read at most one byte more than allowed: metadata lengths lie (`/dev/zero`, pipes).
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_SCENARIO_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_SCENARIO_BYTES {
             return Err(ScenarioError::Invalid {
                 origin: path.display().to_string(),
                 diagnostics: vec![Diagnostic {
                     line: None,
                     field: String::new(),
                     message: format!(
-                        "file is {len} bytes; scenarios are limited to {MAX_SCENARIO_BYTES}"
+                        "file is larger than {MAX_SCENARIO_BYTES} bytes, the limit for scenarios"
                     ),
                 }],
             });
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text ({e})"),
+            ))
+        })?;
         let origin = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -62,6 +74,9 @@ impl Scenario {
         let mut diags = error::Diagnostics::new(text);
         let scenario = parse::split_document(text, &mut diags)
             .and_then(|doc| validate::validate(doc, origin, &mut diags));
+        if let Some(s) = scenario.as_ref().filter(|_| diags.is_empty()) {
+            startable::check(s, text, startable::open_file_limit(), &mut diags);
+        }
         match scenario {
             Some(mut s) if diags.is_empty() => {
                 s.source = text.to_owned();

@@ -37,7 +37,9 @@ pub struct Scenario {
 impl Scenario {
     /// Sum of the phase durations.
     pub fn total_duration(&self) -> Duration {
-        self.phases.iter().map(|p| p.duration).sum()
+        self.phases
+            .iter()
+            .fold(Duration::ZERO, |sum, p| sum.saturating_add(p.duration))
     }
 }
 
@@ -334,7 +336,7 @@ pub struct PollSettings {
 }
 
 /// Generator limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionSettings {
     /// Most commands in flight; a command due while the bound is hit is counted `dropped`.
     pub max_in_flight: usize,
@@ -342,6 +344,12 @@ pub struct ExecutionSettings {
     pub drain_timeout: Duration,
     /// Bound on one HTTP request.
     pub request_timeout: Duration,
+    /// Size of the HTTP connection pool to the gateway (1..=10000, default 64).
+    pub connections: usize,
+    /// Largest fraction of the planned commands that may fail to be sent (HTTP errors,
+    /// transport errors) before the run fails with exit 99 even without thresholds
+    /// (0..=1, default 0.01).
+    pub max_error_ratio: f64,
 }
 
 /// Which devices a command may target.

@@ -238,3 +238,75 @@ fn misplaced_top_level_key(message: &str) -> bool {
 fn clean_message(message: &str) -> String {
     message.trim().replace('\n', " ")
 }
+
+/// The span of the value at dotted `path` (e.g. `fleet.classes[0].profile.link`), or of its
+/// deepest ancestor written in `text` when the field itself is not (a default).
+pub(crate) fn span_of(text: &str, path: &str) -> Option<Range<usize>> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut best = root.span();
+    let segments = path_segments(path);
+    let mut segments = segments.iter();
+    let table = root.get_ref();
+    let Some(Segment::Key(first)) = segments.next() else {
+        return Some(best);
+    };
+    let Some(mut node) = table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == first.as_str())
+        .map(|(_, v)| v)
+    else {
+        return Some(best);
+    };
+    best = node.span();
+    for segment in segments {
+        let child = match (node.get_ref(), segment) {
+            (DeValue::Table(t), Segment::Key(key)) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key.as_str())
+                .map(|(_, v)| v),
+            (DeValue::Array(items), Segment::Index(i)) => items.get(*i),
+            _ => None,
+        };
+        match child {
+            Some(c) => {
+                node = c;
+                best = node.span();
+            }
+            None => break,
+        }
+    }
+    Some(best)
+}
+
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[2].c` → `a`, `b`, `[2]`, `c`.
+fn path_segments(path: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(at) = rest.find('[') {
+            out.push(Segment::Key(rest[..at].to_owned()));
+            rest = &rest[at..];
+            while let Some(inner) = rest.strip_prefix('[') {
+                let Some((index, after)) = inner.split_once(']') else {
+                    break;
+                };
+                if let Ok(i) = index.parse() {
+                    out.push(Segment::Index(i));
+                }
+                rest = after;
+            }
+        } else {
+            out.push(Segment::Key(rest.to_owned()));
+        }
+    }
+    out
+}

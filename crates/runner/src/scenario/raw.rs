@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use super::limits::MAX_DURATION;
+
 /// A duration written as a humantime string ("250ms", "10s", "1h 30m").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HumanDuration(pub(crate) Duration);
@@ -18,13 +20,18 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration string like \"250ms\" or \"10s\"")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
-                humantime::parse_duration(v.trim())
-                    .map(HumanDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "expected a duration like \"250ms\" or \"10s\", got \"{v}\" ({e})"
-                        ))
-                    })
+                let d = humantime::parse_duration(v.trim()).map_err(|e| {
+                    E::custom(format!(
+                        "expected a duration like \"250ms\" or \"10s\", got \"{v}\" ({e})"
+                    ))
+                })?;
+                if d > MAX_DURATION {
+                    return Err(E::custom(format!(
+                        "expected a duration of at most {} (30 days), got \"{v}\"",
+                        humantime::format_duration(MAX_DURATION)
+                    )));
+                }
+                Ok(HumanDuration(d))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
                 Err(E::custom(format!(
@@ -183,6 +190,8 @@ pub(crate) struct RawExecution {
     pub(crate) max_in_flight: Option<Spanned<i64>>,
     pub(crate) drain_timeout: Option<SDur>,
     pub(crate) request_timeout: Option<SDur>,
+    pub(crate) connections: Option<Spanned<i64>>,
+    pub(crate) max_error_ratio: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

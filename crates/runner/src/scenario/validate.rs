@@ -9,6 +9,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::Diagnostics;
+use super::limits::{
+    DEFAULT_CONNECTIONS, DEFAULT_MAX_ERROR_RATIO, MAX_CONCURRENCY, MAX_CONNECTIONS,
+    MAX_DEVICES_PER_CLASS, MAX_IN_FLIGHT, MAX_PACKAGE_BYTES, MAX_RATE, MAX_SUB_DEVICES,
+    MAX_TIMEOUT,
+};
 use super::model::{
     Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
     LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
@@ -21,17 +26,6 @@ use super::raw::{
     SDur,
 };
 use super::threshold::{Threshold, parse_threshold};
-
-/// Largest device count of one class.
-pub const MAX_DEVICES_PER_CLASS: i64 = 1_000_000;
-/// Largest firmware package the runner uploads, bytes.
-pub const MAX_PACKAGE_BYTES: i64 = 16 << 20;
-/// Largest sub-device count per device.
-pub const MAX_SUB_DEVICES: i64 = 256;
-/// Largest rate of an open phase, commands per second.
-pub const MAX_RATE: f64 = 1_000_000.0;
-/// Largest closed-model concurrency.
-pub const MAX_CONCURRENCY: i64 = 1_000_000;
 
 type Diags<'a, 'b> = &'a mut Diagnostics<'b>;
 
@@ -150,6 +144,29 @@ fn positive_duration(s: &SDur, field: &str, d: Diags<'_, '_>) -> Option<Duration
     }
 }
 
+/// A positive duration of at most [`MAX_TIMEOUT`] (timeouts, intervals, waiting bounds).
+fn timeout(s: &SDur, field: &str, d: Diags<'_, '_>) -> Option<Duration> {
+    let v = positive_duration(s, field, d)?;
+    within_timeout(s, field, d).then_some(v)
+}
+
+/// Whether `s` is at most [`MAX_TIMEOUT`]; reports it otherwise.
+fn within_timeout(s: &SDur, field: &str, d: Diags<'_, '_>) -> bool {
+    if dur(s) <= MAX_TIMEOUT {
+        return true;
+    }
+    d.push(
+        sp(s),
+        field,
+        format!(
+            "expected at most {} (7 days) for a timeout or interval, got \"{}\"",
+            humantime::format_duration(MAX_TIMEOUT),
+            humantime::format_duration(dur(s))
+        ),
+    );
+    false
+}
+
 fn ratio(s: &Spanned<f64>, field: &str, d: Diags<'_, '_>) -> Option<f64> {
     let v = *s.get_ref();
     if v.is_finite() && (0.0..=1.0).contains(&v) {
@@ -183,6 +200,12 @@ fn int_in(s: &Spanned<i64>, field: &str, min: i64, max: i64, d: Diags<'_, '_>) -
         );
         None
     }
+}
+
+/// Whole seconds for the gateway API, bounded like every timeout.
+fn whole_seconds_timeout(s: &SDur, field: &str, d: Diags<'_, '_>) -> Option<Duration> {
+    let v = whole_seconds(s, field, d)?;
+    within_timeout(s, field, d).then_some(v)
 }
 
 fn whole_seconds(s: &SDur, field: &str, d: Diags<'_, '_>) -> Option<Duration> {
@@ -299,7 +322,7 @@ fn validate_phase(raw: &RawPhase, index: usize, path: &str, d: Diags<'_, '_>) ->
     let load = validate_load(raw.load.get_ref(), &load_path, d);
     let duration = match (&raw.duration, &load) {
         (Some(x), Some(LoadModel::Ramping { stages, .. })) => {
-            let sum: Duration = stages.iter().map(|s| s.duration).sum();
+            let sum = stage_sum(stages);
             if dur(x) != sum {
                 d.push(sp(x), field("duration"), format!(
                     "a ramping phase lasts the sum of its stages ({}), got \"{}\"; leave it out",
@@ -309,9 +332,7 @@ fn validate_phase(raw: &RawPhase, index: usize, path: &str, d: Diags<'_, '_>) ->
                 Some(sum)
             }
         }
-        (None, Some(LoadModel::Ramping { stages, .. })) => {
-            Some(stages.iter().map(|s| s.duration).sum())
-        }
+        (None, Some(LoadModel::Ramping { stages, .. })) => Some(stage_sum(stages)),
         (Some(x), _) => positive_duration(x, &field("duration"), d),
         (None, _) => {
             d.push(
@@ -327,6 +348,12 @@ fn validate_phase(raw: &RawPhase, index: usize, path: &str, d: Diags<'_, '_>) ->
         duration: duration?,
         load: load?,
     })
+}
+
+fn stage_sum(stages: &[RampStage]) -> Duration {
+    stages
+        .iter()
+        .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.duration))
 }
 
 fn validate_load(raw: &RawLoad, path: &str, d: Diags<'_, '_>) -> Option<LoadModel> {
@@ -467,7 +494,7 @@ fn validate_fleet(doc: &RawDocument, d: Diags<'_, '_>) -> Option<Fleet> {
         .and_then(|s| s.registration_spread.as_ref())
         .map_or(Duration::from_secs(1), dur);
     let registration_timeout = match settings.and_then(|s| s.registration_timeout.as_ref()) {
-        Some(x) => positive_duration(x, "fleet.registration_timeout", d),
+        Some(x) => timeout(x, "fleet.registration_timeout", d),
         None => Some(Duration::from_secs(60)),
     };
     let lifetime = match settings.and_then(|s| s.lifetime.as_ref()) {
@@ -544,7 +571,7 @@ fn validate_class(raw: &RawClass, path: &str, d: Diags<'_, '_>) -> Option<Device
     let name = check_name(&raw.name, &f("name"), d);
     let count = int_in(&raw.count, &f("count"), 1, MAX_DEVICES_PER_CLASS, d);
     let sub_devices = match &raw.sub_devices {
-        Some(s) => int_in(s, &f("sub_devices"), 0, MAX_SUB_DEVICES, d),
+        Some(s) => int_in(s, &f("sub_devices"), 0, MAX_SUB_DEVICES as i64, d),
         None => Some(0),
     };
     let endpoint_prefix = match &raw.endpoint_prefix {
@@ -1022,11 +1049,11 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
             );
             None
         }
-        Some(x) => Some(dur(x)),
+        Some(x) => timeout(x, "poll.interval", d),
         None => Some(Duration::from_millis(10)),
     };
     let give_up_after = match raw.and_then(|p| p.give_up_after.as_ref()) {
-        Some(x) => Some(Some(positive_duration(x, "poll.give_up_after", d)?)),
+        Some(x) => Some(Some(timeout(x, "poll.give_up_after", d)?)),
         None => Some(None),
     };
     let mode = match raw.and_then(|p| p.mode.as_ref()) {
@@ -1046,7 +1073,7 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
         None => Some(CompletionMode::Auto),
     };
     let backstop_interval = match raw.and_then(|p| p.backstop_interval.as_ref()) {
-        Some(x) => positive_duration(x, "poll.backstop_interval", d),
+        Some(x) => timeout(x, "poll.backstop_interval", d),
         None => Some(Duration::from_secs(5)),
     };
     Some(PollSettings {
@@ -1061,20 +1088,32 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
 fn validate_execution(doc: &RawDocument, d: Diags<'_, '_>) -> Option<ExecutionSettings> {
     let raw = doc.execution.as_ref();
     let max_in_flight = match raw.and_then(|e| e.max_in_flight.as_ref()) {
-        Some(x) => int_in(x, "execution.max_in_flight", 1, 1_000_000, d),
+        Some(x) => int_in(x, "execution.max_in_flight", 1, MAX_IN_FLIGHT, d),
         None => Some(10_000),
     };
-    let drain_timeout = raw
-        .and_then(|e| e.drain_timeout.as_ref())
-        .map_or(Duration::from_secs(30), dur);
+    let drain_timeout = match raw.and_then(|e| e.drain_timeout.as_ref()) {
+        Some(x) if within_timeout(x, "execution.drain_timeout", d) => Some(dur(x)),
+        Some(_) => None,
+        None => Some(Duration::from_secs(30)),
+    };
     let request_timeout = match raw.and_then(|e| e.request_timeout.as_ref()) {
-        Some(x) => positive_duration(x, "execution.request_timeout", d),
+        Some(x) => timeout(x, "execution.request_timeout", d),
         None => Some(Duration::from_secs(10)),
+    };
+    let connections = match raw.and_then(|e| e.connections.as_ref()) {
+        Some(x) => int_in(x, "execution.connections", 1, MAX_CONNECTIONS, d),
+        None => Some(DEFAULT_CONNECTIONS),
+    };
+    let max_error_ratio = match raw.and_then(|e| e.max_error_ratio.as_ref()) {
+        Some(x) => ratio(x, "execution.max_error_ratio", d),
+        None => Some(DEFAULT_MAX_ERROR_RATIO),
     };
     Some(ExecutionSettings {
         max_in_flight: max_in_flight?,
-        drain_timeout,
+        drain_timeout: drain_timeout?,
         request_timeout: request_timeout?,
+        connections: connections?,
+        max_error_ratio: max_error_ratio?,
     })
 }
 
@@ -1234,7 +1273,7 @@ fn validate_command(
         }
     }
     let timeout = match &raw.timeout {
-        Some(t) => whole_seconds(t, &f("timeout"), d).map(Some),
+        Some(t) => whole_seconds_timeout(t, &f("timeout"), d).map(Some),
         None => Some(None),
     };
     let retry_options = match &raw.retry_options {
@@ -1386,7 +1425,7 @@ fn validate_command(
 fn validate_retry(raw: &RawRetryOptions, path: &str, d: Diags<'_, '_>) -> Option<RetryOptions> {
     let f = |name: &str| format!("{path}.{name}");
     let timeout = match &raw.timeout {
-        Some(t) => Some(whole_seconds(t, &f("timeout"), d)?),
+        Some(t) => Some(whole_seconds_timeout(t, &f("timeout"), d)?),
         None => None,
     };
     let max_retries = match &raw.max_retries {
@@ -1405,7 +1444,9 @@ fn validate_retry(raw: &RawRetryOptions, path: &str, d: Diags<'_, '_>) -> Option
                 return None;
             }
             let secs = |x: &Option<SDur>, name: &str, d: Diags<'_, '_>| match x {
-                Some(v) => whole_seconds(v, &f(&format!("retry_strategy.{name}")), d).map(Some),
+                Some(v) => {
+                    whole_seconds_timeout(v, &f(&format!("retry_strategy.{name}")), d).map(Some)
+                }
                 None => Some(None),
             };
             let fixed_interval = secs(&s.fixed_interval, "fixed_interval", d);
