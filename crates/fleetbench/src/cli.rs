@@ -131,6 +131,15 @@ pub struct GatewayArgs {
     /// Completed commands kept before the oldest are evicted.
     #[arg(long, default_value_t = 200_000)]
     pub retention: usize,
+    /// Longest wait for a complete HTTP request head; also the idle keep-alive timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Longest time a request body may take to arrive (408 and close beyond).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Duration,
+    /// Most HTTP connections at once (503 and close beyond); keep it below the open-file limit.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 }
 
 /// `fleetbench fleet`.

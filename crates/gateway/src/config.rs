@@ -41,6 +41,14 @@ pub struct GatewayConfig {
     /// Most `/25` sub-device discoveries reading devices at once; further ones wait (at most
     /// one waiting per registration).
     pub discovery_concurrency: usize,
+    /// Longest wait for a complete HTTP request head (from the accept, or from the end of
+    /// the previous response on a keep-alive connection: it is also the idle timeout).
+    pub http_header_timeout: Duration,
+    /// Longest time a request body may take to arrive whole (408 and close beyond).
+    pub http_body_timeout: Duration,
+    /// Most HTTP connections served at once; keep it below the process's open-file limit
+    /// minus its UDP sockets. Further connections get a 503 and are closed.
+    pub http_max_connections: usize,
 }
 
 impl Default for GatewayConfig {
@@ -61,6 +69,9 @@ impl Default for GatewayConfig {
             registration_grace: Duration::from_secs(5),
             coap: EndpointConfig::default(),
             discovery_concurrency: 64,
+            http_header_timeout: Duration::from_secs(10),
+            http_body_timeout: Duration::from_secs(30),
+            http_max_connections: 4096,
         }
     }
 }

@@ -21,6 +21,9 @@ pub async fn run(args: GatewayArgs) -> u8 {
         max_body_bytes: args.max_body_bytes,
         max_in_flight: args.max_in_flight,
         retention: args.retention,
+        http_header_timeout: args.http_header_timeout,
+        http_body_timeout: args.http_body_timeout,
+        http_max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         ..GatewayConfig::default()
     };
     let gateway = match fleetbench_gateway::start(config).await {
