@@ -14,7 +14,7 @@ use fleetbench_lwm2m::packets::{content_format, method, new_response, uri_path, 
 use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, UpdateParams};
 
 use super::discovery::{Discoveries, lists_gateway_object};
-use super::registry::{Liveness, Reachability, Registration, Registry};
+use super::registry::{Found, Liveness, Reachability, Registration, Registry};
 use super::transfer::BLOCK_SIZE;
 use crate::model::{Lwm2mRegistration, Timestamp};
 use crate::state::GatewayState;
@@ -60,7 +60,7 @@ impl RdHandler {
         match (method(packet), segments.as_slice()) {
             (Some(RequestType::Post), ["rd"]) => self.register(peer, packet),
             (Some(RequestType::Post), ["rd", location]) => self.update(peer, packet, location),
-            (Some(RequestType::Delete), ["rd", location]) => self.deregister(location),
+            (Some(RequestType::Delete), ["rd", location]) => self.deregister(peer, location),
             (Some(RequestType::Get), ["files", id]) => self.serve_file(packet, id),
             (Some(_), ["rd", ..]) => answer(
                 ResponseType::MethodNotAllowed,
@@ -126,6 +126,20 @@ impl RdHandler {
             Ok(id) => id,
             Err(error) => return self.reject(ResponseType::ServiceUnavailable, error.to_string()),
         };
+        if let Some(old) = self.registry.by_endpoint(&params.endpoint)
+            && old.peer() != peer
+        {
+            state
+                .metrics
+                .registrations_taken_over
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                endpoint = %params.endpoint,
+                old = %old.peer(),
+                new = %peer,
+                "a Register from another address replaces the registration (no security: as Leshan does)"
+            );
+        }
         let registration = self.registry.register(
             &params.endpoint,
             device_id,
@@ -149,12 +163,36 @@ impl RdHandler {
         response
     }
 
+    /// The registration at `location` if `peer` registered it; else the 4.04 to send.
+    /// A request from another address gets the same answer as an unknown location, so it
+    /// learns nothing (and a device whose address changed registers again).
+    fn own_registration(
+        &self,
+        peer: SocketAddr,
+        location: &str,
+    ) -> Result<Arc<Registration>, Packet> {
+        match self.registry.by_location_from(location, peer) {
+            Found::Yours(registration) => Ok(registration),
+            found => {
+                if matches!(found, Found::Foreign) {
+                    self.state
+                        .metrics
+                        .registrations_foreign
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%peer, "Update or De-register from another address than the registration's: refused with 4.04");
+                }
+                Err(answer(
+                    ResponseType::NotFound,
+                    format!("no registration rd/{location} for {peer}: register again"),
+                ))
+            }
+        }
+    }
+
     fn update(&self, peer: SocketAddr, packet: &Packet, location: &str) -> Packet {
-        let Some(registration) = self.registry.by_location(location) else {
-            return answer(
-                ResponseType::NotFound,
-                format!("no registration rd/{location}: register again"),
-            );
+        let registration = match self.own_registration(peer, location) {
+            Ok(registration) => registration,
+            Err(refusal) => return refusal,
         };
         let params = match UpdateParams::from_query(&uri_query(packet)) {
             Ok(params) => params,
@@ -213,7 +251,10 @@ impl RdHandler {
         new_response(ResponseType::Changed)
     }
 
-    fn deregister(&self, location: &str) -> Packet {
+    fn deregister(&self, peer: SocketAddr, location: &str) -> Packet {
+        if let Err(refusal) = self.own_registration(peer, location) {
+            return refusal;
+        }
         let Some(registration) = self.registry.remove(location, Liveness::Deregistered) else {
             return answer(
                 ResponseType::NotFound,

@@ -1,0 +1,150 @@
+//! Issue 15, findings 2 and 3: LwM2M registrations cannot be taken over blindly, and a
+//! Register flood is bounded. Real CoAP over loopback UDP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::Api;
+use fleetbench_gateway::{GatewayConfig, RunningGateway, start};
+use fleetbench_lwm2m::coap::RequestOptions;
+use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, ServiceConfig};
+use fleetbench_lwm2m::coap_lite::Packet;
+use fleetbench_lwm2m::packets::{code_text, location_path};
+use fleetbench_lwm2m::registration::{
+    RegistrationParams, deregister_request, register_request, update_request,
+};
+
+const LINKS: &str = "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>";
+
+/// A CoAP client on its own loopback socket (a device or an attacker).
+struct Peer {
+    client: CoapClient,
+    service: CoapService,
+}
+
+impl Peer {
+    async fn bind() -> Self {
+        let (service, client, _incoming) = CoapService::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            ServiceConfig::default(),
+            7,
+        )
+        .await
+        .unwrap();
+        Self {
+            client,
+            service: service,
+        }
+    }
+
+    async fn send(&self, server: SocketAddr, packet: Packet) -> Packet {
+        self.client
+            .request(server, packet, RequestOptions::default())
+            .await
+            .unwrap()
+    }
+
+    async fn register(&self, server: SocketAddr, endpoint: &str) -> Packet {
+        self.send(
+            server,
+            register_request(&RegistrationParams::new(endpoint, 60), LINKS),
+        )
+        .await
+    }
+}
+
+async fn gateway(config: GatewayConfig) -> (RunningGateway, Api) {
+    let gateway = start(config).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    (gateway, api)
+}
+
+async fn metric(api: &Api, name: &str) -> u64 {
+    let (_, body) = api.get("/metrics").await;
+    let text = body.as_str().expect("metrics text").to_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+}
+
+#[tokio::test]
+async fn registration_ids_are_random_and_bound_to_the_registering_address() {
+    let (gw, api) = gateway(GatewayConfig::default()).await;
+    let server = gw.coap_addr();
+    let victim = Peer::bind().await;
+    let attacker = Peer::bind().await;
+
+    let mut locations = Vec::new();
+    for endpoint in ["victim", "other-1", "other-2"] {
+        let created = victim.register(server, endpoint).await;
+        assert_eq!(code_text(&created), "2.01");
+        let location = location_path(&created);
+        assert_eq!(location[0], "rd");
+        assert_eq!(location[1].len(), 32, "{location:?}");
+        assert!(location[1].bytes().all(|b| b.is_ascii_hexdigit()));
+        locations.push(location);
+    }
+    assert_ne!(locations[0], locations[1]);
+    for guess in ["1", "2", "3"] {
+        let answer = attacker
+            .send(server, deregister_request(&["rd", guess]))
+            .await;
+        assert_eq!(code_text(&answer), "4.04");
+    }
+
+    // Even with the right location, another address can neither De-register nor Update.
+    let victim_location = &locations[0];
+    let forged = attacker
+        .send(server, deregister_request(victim_location))
+        .await;
+    assert_eq!(code_text(&forged), "4.04");
+    let forged = attacker
+        .send(server, update_request(victim_location, Some(30), None))
+        .await;
+    assert_eq!(code_text(&forged), "4.04");
+    assert_eq!(
+        metric(&api, "fleetbench_gateway_lwm2m_registrations_foreign_total").await,
+        2
+    );
+    let (_, device) = api.get("/devices/victim").await;
+    assert_eq!(device["active"], true, "{device}");
+    assert_eq!(device["lwm2m"]["lifetime"], 60, "{device}");
+    assert_eq!(
+        device["lwm2m"]["address"],
+        victim.service.local_addr().to_string()
+    );
+
+    // The registered address still can.
+    let updated = victim
+        .send(server, update_request(victim_location, Some(30), None))
+        .await;
+    assert_eq!(code_text(&updated), "2.04");
+    let deleted = victim
+        .send(server, deregister_request(victim_location))
+        .await;
+    assert_eq!(code_text(&deleted), "2.02");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_same_name_register_from_another_address_is_counted_and_logged() {
+    let (gw, api) = gateway(GatewayConfig::default()).await;
+    let server = gw.coap_addr();
+    let first = Peer::bind().await;
+    let second = Peer::bind().await;
+    assert_eq!(code_text(&first.register(server, "ep").await), "2.01");
+    assert_eq!(code_text(&first.register(server, "ep").await), "2.01");
+    let name = "fleetbench_gateway_lwm2m_registrations_taken_over_total";
+    assert_eq!(metric(&api, name).await, 0);
+    assert_eq!(code_text(&second.register(server, "ep").await), "2.01");
+    assert_eq!(metric(&api, name).await, 1);
+    let (_, device) = api.get("/devices/ep").await;
+    assert_eq!(
+        device["lwm2m"]["address"],
+        second.service.local_addr().to_string()
+    );
+    gw.shutdown().await;
+}
