@@ -148,3 +148,31 @@ async fn a_same_name_register_from_another_address_is_counted_and_logged() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_file_id_opens_nothing_over_coap() {
+    let (gw, api) = gateway(GatewayConfig::default()).await;
+    let (status, file) = api
+        .raw(
+            reqwest::Method::POST,
+            "/files?name=secret.bin",
+            b"uploaded through REST".to_vec(),
+            "application/octet-stream",
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{file}");
+    let id = file["_id"].as_str().unwrap();
+    let stranger = Peer::bind().await;
+    let answer = stranger
+        .send(
+            gw.coap_addr(),
+            fleetbench_lwm2m::packets::new_request(
+                fleetbench_lwm2m::coap_lite::RequestType::Get,
+                &["files", id],
+            ),
+        )
+        .await;
+    assert_eq!(code_text(&answer), "4.04");
+    assert!(answer.payload.is_empty() || !answer.payload.starts_with(b"uploaded"));
+    gw.shutdown().await;
+}

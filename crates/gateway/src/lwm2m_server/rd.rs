@@ -61,7 +61,7 @@ impl RdHandler {
             (Some(RequestType::Post), ["rd"]) => self.register(peer, packet),
             (Some(RequestType::Post), ["rd", location]) => self.update(peer, packet, location),
             (Some(RequestType::Delete), ["rd", location]) => self.deregister(peer, location),
-            (Some(RequestType::Get), ["files", id]) => self.serve_file(packet, id),
+            (Some(RequestType::Get), ["files", token]) => self.serve_file(packet, token),
             (Some(_), ["rd", ..]) => answer(
                 ResponseType::MethodNotAllowed,
                 "the registration interface takes POST /rd, POST /rd/<id> and DELETE /rd/<id>",
@@ -271,13 +271,21 @@ impl RdHandler {
         new_response(ResponseType::Deleted)
     }
 
-    /// `GET /files/<id>` [extension]: a stored file, block-wise (Block2, stateless slices), so
-    /// that devices can pull software packages from `coap://<gateway>/files/<id>`.
-    fn serve_file(&self, packet: &Packet, id: &str) -> Packet {
-        let Some(file) =
-            crate::model::ObjectId::parse(id).and_then(|oid| self.state.files.get(&oid))
+    /// `GET /files/<token>` [extension]: a stored file, block-wise (Block2, stateless
+    /// slices), so that devices can pull software packages. The token is minted per
+    /// software_update target (see [`crate::store::downloads`]); file ids open nothing.
+    fn serve_file(&self, packet: &Packet, token: &str) -> Packet {
+        let now = self.state.clock.now();
+        let Some(file) = self
+            .state
+            .downloads
+            .file(token, now)
+            .and_then(|oid| self.state.files.get(&oid))
         else {
-            return answer(ResponseType::NotFound, format!("no file with _id {id:?}"));
+            return answer(
+                ResponseType::NotFound,
+                "no download with that token: tokens are issued per software_update command",
+            );
         };
         let asked = match packet
             .get_first_option(CoapOption::Block2)
