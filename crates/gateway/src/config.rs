@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use fleetbench_lwm2m::coap::EndpointConfig;
 
+pub use crate::lwm2m_server::rate_limit::RateLimit;
+
 /// How to start a gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -49,6 +51,14 @@ pub struct GatewayConfig {
     /// Most HTTP connections served at once; keep it below the process's open-file limit
     /// minus its UDP sockets. Further connections get a 503 and are closed.
     pub http_max_connections: usize,
+    /// Largest Register or Update payload (object links), in bytes (4.13 beyond).
+    pub max_register_payload: usize,
+    /// Registers allowed per source address (IP and port): a burst, then a rate (4.29
+    /// beyond).
+    pub register_rate: RateLimit,
+    /// How long a de-registered or expired LwM2M device is kept (inactive) before it is
+    /// forgotten. When the registry is full, the oldest inactive one is forgotten first.
+    pub inactive_device_retention: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +82,12 @@ impl Default for GatewayConfig {
             http_header_timeout: Duration::from_secs(10),
             http_body_timeout: Duration::from_secs(30),
             http_max_connections: 4096,
+            max_register_payload: 4096,
+            register_rate: RateLimit {
+                burst: 20,
+                per_second: 2.0,
+            },
+            inactive_device_retention: Duration::from_secs(3600),
         }
     }
 }

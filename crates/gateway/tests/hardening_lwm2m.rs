@@ -176,3 +176,81 @@ async fn a_file_id_opens_nothing_over_coap() {
     assert!(answer.payload.is_empty() || !answer.payload.starts_with(b"uploaded"));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn register_payloads_rates_and_the_registry_are_bounded() {
+    let (gw, api) = gateway(GatewayConfig {
+        max_devices: 2,
+        max_register_payload: 512,
+        register_rate: fleetbench_gateway::config::RateLimit {
+            burst: 4,
+            per_second: 0.001,
+        },
+        ..GatewayConfig::default()
+    })
+    .await;
+    let server = gw.coap_addr();
+    let device = Peer::bind().await;
+
+    let huge = format!("</3/0>,{}", "</1/0>,".repeat(100));
+    let too_large = device
+        .send(
+            server,
+            register_request(&RegistrationParams::new("big", 60), &huge),
+        )
+        .await;
+    assert_eq!(code_text(&too_large), "4.13");
+    assert!(String::from_utf8_lossy(&too_large.payload).contains("at most 512"));
+
+    let mut bad_name = register_request(&RegistrationParams::new("x", 60), LINKS);
+    bad_name.clear_option(fleetbench_lwm2m::coap_lite::CoapOption::UriQuery);
+    bad_name.add_option(
+        fleetbench_lwm2m::coap_lite::CoapOption::UriQuery,
+        b"ep=caf\xe9".to_vec(),
+    );
+    let invalid = device.send(server, bad_name).await;
+    assert_eq!(code_text(&invalid), "4.00");
+    assert!(String::from_utf8_lossy(&invalid.payload).contains("not valid UTF-8"));
+
+    // Two devices fill the registry; the third waits until one is inactive.
+    let a = device.register(server, "a").await;
+    assert_eq!(code_text(&a), "2.01");
+    let b = Peer::bind().await.register(server, "b").await;
+    assert_eq!(code_text(&b), "2.01");
+    let other = Peer::bind().await;
+    let full = other.register(server, "c").await;
+    assert_eq!(code_text(&full), "5.03");
+    assert_eq!(
+        metric(
+            &api,
+            "fleetbench_gateway_lwm2m_registrations_refused_full_total"
+        )
+        .await,
+        1
+    );
+    let gone = device
+        .send(server, deregister_request(&location_path(&a)))
+        .await;
+    assert_eq!(code_text(&gone), "2.02");
+    assert_eq!(code_text(&other.register(server, "c").await), "2.01");
+    let (status, _) = api.get("/devices/a").await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "the inactive device was evicted"
+    );
+
+    // `device` used 2 of its 4 tokens on refusals above and 1 on `a`: one left.
+    assert_eq!(code_text(&device.register(server, "d").await), "5.03");
+    let limited = device.register(server, "e").await;
+    assert_eq!(code_text(&limited), "4.29");
+    assert_eq!(
+        metric(
+            &api,
+            "fleetbench_gateway_lwm2m_registrations_rate_limited_total"
+        )
+        .await,
+        1
+    );
+    gw.shutdown().await;
+}

@@ -14,6 +14,7 @@ use fleetbench_lwm2m::packets::{content_format, method, new_response, uri_path, 
 use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, UpdateParams};
 
 use super::discovery::{Discoveries, lists_gateway_object};
+use super::rate_limit::RateLimiter;
 use super::registry::{Found, Liveness, Reachability, Registration, Registry};
 use super::transfer::BLOCK_SIZE;
 use crate::model::{Lwm2mRegistration, Timestamp};
@@ -39,6 +40,10 @@ pub struct RdHandler {
     pub grace: Duration,
     /// Bounds concurrent `/25` discoveries.
     pub discoveries: Arc<Discoveries>,
+    /// Registers per source address.
+    pub limiter: Arc<RateLimiter>,
+    /// Largest Register or Update payload in bytes.
+    pub max_payload: usize,
 }
 
 fn answer(code: ResponseType, diagnostic: impl Into<String>) -> Packet {
@@ -81,7 +86,47 @@ impl RdHandler {
         answer(code, diagnostic)
     }
 
+    /// 4.13 when the payload is larger than the bound.
+    fn check_payload(&self, packet: &Packet) -> Result<(), Packet> {
+        if packet.payload.len() > self.max_payload {
+            return Err(self.reject(
+                ResponseType::RequestEntityTooLarge,
+                format!(
+                    "registration payload is {} bytes: at most {} are accepted",
+                    packet.payload.len(),
+                    self.max_payload
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn register(&self, peer: SocketAddr, packet: &Packet) -> Packet {
+        if !self.limiter.allow(peer, self.state.clock.now()) {
+            self.state
+                .metrics
+                .registrations_rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            return answer(
+                ResponseType::TooManyRequests,
+                "too many Registers from this address: retry later",
+            );
+        }
+        if let Err(refusal) = self.check_payload(packet) {
+            return refusal;
+        }
+        if let Some(bad) = packet
+            .get_option(CoapOption::UriQuery)
+            .into_iter()
+            .flatten()
+            .find(|query| std::str::from_utf8(query).is_err())
+        {
+            let shown = String::from_utf8_lossy(&bad[..bad.len().min(64)]).into_owned();
+            return self.reject(
+                ResponseType::BadRequest,
+                format!("registration query {shown:?} is not valid UTF-8"),
+            );
+        }
         let params = match RegistrationParams::from_query(&uri_query(packet)) {
             Ok(params) => params,
             Err(error @ RegistrationError::UnsupportedVersion(_)) => {
@@ -124,7 +169,13 @@ impl RdHandler {
         };
         let device_id = match state.devices.upsert_registered(&state.ids, record, at) {
             Ok(id) => id,
-            Err(error) => return self.reject(ResponseType::ServiceUnavailable, error.to_string()),
+            Err(error) => {
+                state
+                    .metrics
+                    .registrations_refused_full
+                    .fetch_add(1, Ordering::Relaxed);
+                return answer(ResponseType::ServiceUnavailable, error.to_string());
+            }
         };
         if let Some(old) = self.registry.by_endpoint(&params.endpoint)
             && old.peer() != peer
@@ -194,6 +245,9 @@ impl RdHandler {
             Ok(registration) => registration,
             Err(refusal) => return refusal,
         };
+        if let Err(refusal) = self.check_payload(packet) {
+            return refusal;
+        }
         let params = match UpdateParams::from_query(&uri_query(packet)) {
             Ok(params) => params,
             Err(error) => return self.reject(ResponseType::BadRequest, error.to_string()),
