@@ -59,6 +59,8 @@ pub struct GatewayConfig {
     /// How long a de-registered or expired LwM2M device is kept (inactive) before it is
     /// forgotten. When the registry is full, the oldest inactive one is forgotten first.
     pub inactive_device_retention: Duration,
+    /// How far ahead a command's `schedule` may start or end (400 beyond).
+    pub max_schedule_ahead: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -88,6 +90,7 @@ impl Default for GatewayConfig {
                 per_second: 2.0,
             },
             inactive_device_retention: Duration::from_secs(3600),
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -122,6 +122,7 @@ async fn serve(
             default_timeout: config.default_timeout,
             max_in_flight: config.max_in_flight,
             max_observations: config.max_observations,
+            max_schedule_ahead: config.max_schedule_ahead,
         },
     );
     let listener = TcpListener::bind(config.http_addr)

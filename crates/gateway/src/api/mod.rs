@@ -48,6 +48,7 @@ pub fn router(state: AppState, body: BodyLimits) -> Router {
         )
         .route("/gateway_commands/events", get(events::stream))
         .route("/gateway_commands/{id}", get(commands::get_one))
+        .route("/gateway_commands/{id}/cancel", post(commands::cancel))
         .route("/devices", get(devices::list).post(devices::create))
         .route("/devices/{id}", get(devices::get_one))
         .route(
