@@ -34,10 +34,7 @@ impl Peer {
         )
         .await
         .unwrap();
-        Self {
-            client,
-            service: service,
-        }
+        Self { client, service }
     }
 
     async fn send(&self, server: SocketAddr, packet: Packet) -> Packet {
