@@ -131,6 +131,29 @@ pub struct GatewayArgs {
     /// Completed commands kept before the oldest are evicted.
     #[arg(long, default_value_t = 200_000)]
     pub retention: usize,
+    /// Longest wait for a complete HTTP request head; also the idle keep-alive timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Longest time a request body may take to arrive (408 and close beyond).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Duration,
+    /// Most HTTP connections at once (503 and close beyond); keep it below the open-file limit.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Most devices (gateways plus attached devices) kept; a full registry answers Register
+    /// with 5.03 once no inactive device can be forgotten.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_devices: u32,
+    /// Registers allowed per second per source address (after a burst of --register-burst;
+    /// 4.29 beyond).
+    #[arg(long, default_value_t = 2.0)]
+    pub register_rate: f64,
+    /// Registers one source address may send at once.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub register_burst: u32,
+    /// How long a de-registered or expired device is kept before it is forgotten.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub inactive_retention: Duration,
 }
 
 /// `fleetbench fleet`.

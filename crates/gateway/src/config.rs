@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use fleetbench_lwm2m::coap::EndpointConfig;
 
+pub use crate::lwm2m_server::rate_limit::RateLimit;
+
 /// How to start a gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -41,6 +43,24 @@ pub struct GatewayConfig {
     /// Most `/25` sub-device discoveries reading devices at once; further ones wait (at most
     /// one waiting per registration).
     pub discovery_concurrency: usize,
+    /// Longest wait for a complete HTTP request head (from the accept, or from the end of
+    /// the previous response on a keep-alive connection: it is also the idle timeout).
+    pub http_header_timeout: Duration,
+    /// Longest time a request body may take to arrive whole (408 and close beyond).
+    pub http_body_timeout: Duration,
+    /// Most HTTP connections served at once; keep it below the process's open-file limit
+    /// minus its UDP sockets. Further connections get a 503 and are closed.
+    pub http_max_connections: usize,
+    /// Largest Register or Update payload (object links), in bytes (4.13 beyond).
+    pub max_register_payload: usize,
+    /// Registers allowed per source address (IP and port): a burst, then a rate (4.29
+    /// beyond).
+    pub register_rate: RateLimit,
+    /// How long a de-registered or expired LwM2M device is kept (inactive) before it is
+    /// forgotten. When the registry is full, the oldest inactive one is forgotten first.
+    pub inactive_device_retention: Duration,
+    /// How far ahead a command's `schedule` may start or end (400 beyond).
+    pub max_schedule_ahead: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -61,6 +81,16 @@ impl Default for GatewayConfig {
             registration_grace: Duration::from_secs(5),
             coap: EndpointConfig::default(),
             discovery_concurrency: 64,
+            http_header_timeout: Duration::from_secs(10),
+            http_body_timeout: Duration::from_secs(30),
+            http_max_connections: 4096,
+            max_register_payload: 4096,
+            register_rate: RateLimit {
+                burst: 20,
+                per_second: 2.0,
+            },
+            inactive_device_retention: Duration::from_secs(3600),
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         }
     }
 }

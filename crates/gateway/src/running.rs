@@ -8,10 +8,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::api::body::BodyLimits;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::engine::{DeviceLink, Engine, EngineConfig};
+use crate::http_server::{self, HttpLimits};
 use crate::lwm2m_server::Lwm2mServer;
 use crate::state::GatewayState;
 
@@ -66,7 +68,8 @@ impl RunningGateway {
         self.engine.shutdown();
         let _ = self.stop_http.send(());
         let mut http = self.http;
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut http)
+        // The server itself closes connections after SHUTDOWN_GRACE; this is a backstop.
+        if tokio::time::timeout(SHUTDOWN_GRACE * 2, &mut http)
             .await
             .is_err()
         {
@@ -119,6 +122,7 @@ async fn serve(
             default_timeout: config.default_timeout,
             max_in_flight: config.max_in_flight,
             max_observations: config.max_observations,
+            max_schedule_ahead: config.max_schedule_ahead,
         },
     );
     let listener = TcpListener::bind(config.http_addr)
@@ -139,17 +143,18 @@ async fn serve(
             engine: engine.clone(),
             tokens: Arc::new(tokens),
         },
-        config.max_body_bytes,
+        BodyLimits {
+            max_bytes: config.max_body_bytes,
+            timeout: config.http_body_timeout,
+        },
     );
+    let limits = HttpLimits {
+        header_timeout: config.http_header_timeout,
+        max_connections: config.http_max_connections,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
     let (stop_http, stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-        if let Err(error) = serving.await {
-            tracing::error!(%error, "HTTP server failed");
-        }
-    });
+    let http = tokio::spawn(http_server::serve(listener, app, limits, stopped));
     Ok(RunningGateway {
         http_addr,
         coap_addr,

@@ -5,7 +5,11 @@ use crate::config::GatewayConfig;
 use crate::engine::events::Events;
 use crate::engine::metrics::Metrics;
 use crate::model::{IdGenerator, Timestamp};
-use crate::store::{BulkStore, CommandStore, DeviceStore, FileStore, SoftwareUpdateStore};
+use std::sync::Arc;
+
+use crate::store::{
+    BulkStore, CommandStore, DeviceStore, DownloadTokens, FileStore, SoftwareUpdateStore,
+};
 
 /// Shared stores, clock, metrics and events.
 #[derive(Debug)]
@@ -16,6 +20,8 @@ pub struct GatewayState {
     pub commands: CommandStore,
     /// Files.
     pub files: FileStore,
+    /// Download tokens opening files over CoAP.
+    pub downloads: Arc<DownloadTokens>,
     /// Software updates.
     pub software_updates: SoftwareUpdateStore,
     /// Bulk responses.
@@ -38,6 +44,7 @@ impl GatewayState {
             devices: DeviceStore::new(config.max_devices),
             commands: CommandStore::new(config.retention),
             files: FileStore::new(config.max_file_bytes),
+            downloads: Arc::new(DownloadTokens::default()),
             software_updates: SoftwareUpdateStore::default(),
             bulk: BulkStore::default(),
             ids: IdGenerator::new(seconds, config.seed),

@@ -374,6 +374,10 @@ async fn software_updates_are_pushed_and_pulled_through_object_5() {
         "the device fetched the 5000-byte package block-wise from the gateway ({} blocks)",
         blocks - blocks_before
     );
+    assert!(
+        gateway.engine().state().downloads.is_empty(),
+        "the download token is revoked when the command target ends"
+    );
     let sub_pulled = run(
         &api,
         &pull_sub,

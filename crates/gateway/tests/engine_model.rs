@@ -299,6 +299,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
             default_timeout: Duration::from_secs(30),
             max_in_flight: 100,
             max_observations: 10,
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         },
     );
     let gateway = state
@@ -616,6 +617,7 @@ async fn retry_interval_retries_until_the_window_closes() {
             default_timeout: Duration::from_secs(30),
             max_in_flight: 10,
             max_observations: 10,
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         },
     );
     let gateway = state
@@ -695,6 +697,7 @@ async fn a_coap_no_answer_is_reported_apart_from_timeouts() {
             default_timeout: Duration::from_secs(30),
             max_in_flight: 10,
             max_observations: 10,
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         },
     );
     let gateway = state
@@ -796,6 +799,7 @@ async fn file_transfers_to_one_device_do_not_interleave() {
             default_timeout: Duration::from_secs(30),
             max_in_flight: 10,
             max_observations: 10,
+            max_schedule_ahead: Duration::from_secs(7 * 86_400),
         },
     );
     let one = state

@@ -361,7 +361,27 @@ async fn stored_files_are_served_over_coap_block_wise() {
         addr: gateway.coap_addr(),
         endpoint: "gateway",
     };
-    let mut request = new_request(RequestType::Get, &["files", file["_id"].as_str().unwrap()]);
+    let file_id = file["_id"].as_str().unwrap();
+    let by_id = device
+        .send(
+            gateway.coap_addr(),
+            new_request(RequestType::Get, &["files", file_id]),
+        )
+        .await;
+    assert_eq!(
+        code_text(&by_id),
+        "4.04",
+        "a file id opens nothing over CoAP"
+    );
+    let state = gateway.engine().state();
+    let grant = state
+        .downloads
+        .mint(
+            fleetbench_gateway::model::ObjectId::parse(file_id).unwrap(),
+            state.clock.now(),
+        )
+        .unwrap();
+    let mut request = new_request(RequestType::Get, &["files", grant.token()]);
     request.add_option(
         fleetbench_lwm2m::coap_lite::CoapOption::Block2,
         fleetbench_lwm2m::block::BlockOption::new(0, false, 512)
@@ -371,8 +391,21 @@ async fn stored_files_are_served_over_coap_block_wise() {
     let first = device.send(gateway.coap_addr(), request).await;
     assert_eq!(code_text(&first), "2.05");
     assert_eq!(first.payload, data[..512]);
-    let whole = read_file(&peer, file["_id"].as_str().unwrap()).await;
+    let whole = read_file(&peer, grant.token()).await;
     assert_eq!(whole, data);
+    let token = grant.token().to_owned();
+    drop(grant);
+    let revoked = device
+        .send(
+            gateway.coap_addr(),
+            new_request(RequestType::Get, &["files", &token]),
+        )
+        .await;
+    assert_eq!(
+        code_text(&revoked),
+        "4.04",
+        "a dropped grant revokes its token"
+    );
     let missing = device
         .send(
             gateway.coap_addr(),

@@ -352,6 +352,19 @@ async fn validation_errors_name_the_field_and_the_value() {
     let (status, _, body) = api
         .call(Method::POST, "/gateway_commands", None, Some(TOKEN))
         .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        body["message"],
+        "Content-Type: missing: expected application/json"
+    );
+    let (status, body) = api
+        .raw(
+            Method::POST,
+            "/gateway_commands",
+            Vec::new(),
+            "application/json",
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["message"], "body: empty; expected a JSON object");
     let (status, body) = api
@@ -386,6 +399,7 @@ async fn body_limit_and_in_flight_limit() {
     let config = GatewayConfig {
         max_body_bytes: 2048,
         max_in_flight: 1,
+        max_schedule_ahead: Duration::from_secs(1000 * 365 * 86_400),
         ..GatewayConfig::default()
     };
     let (gateway, api) = gateway(config).await;

@@ -1,6 +1,7 @@
 //! `fleetbench gateway`: the mock gateway alone.
 
 use fleetbench_gateway::GatewayConfig;
+use fleetbench_gateway::config::RateLimit;
 
 use crate::cli::GatewayArgs;
 use fleetbench_runner::ExitStatus;
@@ -14,6 +15,13 @@ pub async fn run(args: GatewayArgs) -> ExitStatus {
         );
         return ExitStatus::InvalidInput;
     }
+    if !(args.register_rate.is_finite() && args.register_rate > 0.0) {
+        eprintln!(
+            "error: --register-rate is {}: must be a positive number of Registers per second",
+            args.register_rate
+        );
+        return exit_code::INVALID_INPUT;
+    }
     let config = GatewayConfig {
         http_addr: args.http,
         coap_addr: args.coap,
@@ -21,6 +29,15 @@ pub async fn run(args: GatewayArgs) -> ExitStatus {
         max_body_bytes: args.max_body_bytes,
         max_in_flight: args.max_in_flight,
         retention: args.retention,
+        http_header_timeout: args.http_header_timeout,
+        http_body_timeout: args.http_body_timeout,
+        http_max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_devices: usize::try_from(args.max_devices).unwrap_or(usize::MAX),
+        register_rate: RateLimit {
+            burst: args.register_burst,
+            per_second: args.register_rate,
+        },
+        inactive_device_retention: args.inactive_retention,
         ..GatewayConfig::default()
     };
     let gateway = match fleetbench_gateway::start(config).await {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -47,6 +48,27 @@ pub async fn get_one(
         .and_then(|oid| state.engine.state().commands.get(&oid))
         .ok_or_else(|| ApiError::not_found(format!("no gateway command with _id {id:?}")))?;
     Ok(RawJson(record.to_json()))
+}
+
+/// `POST /gateway_commands/{id}/cancel` [extension]: every non-terminal target ends with
+/// status fail, message "cancelled", freeing its in-flight slot. 202 with the command as it
+/// is now (targets end right after); 409 when every target is already terminal.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = ObjectId::parse(&id)
+        .and_then(|oid| state.engine.state().commands.get(&oid))
+        .ok_or_else(|| ApiError::not_found(format!("no gateway command with _id {id:?}")))?;
+    if record.is_complete() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!("gateway command {id} is already complete: nothing to cancel"),
+            retry_after: None,
+        });
+    }
+    record.cancel();
+    Ok((StatusCode::ACCEPTED, RawJson(record.to_json())).into_response())
 }
 
 const LIST_PARAMS: &[&str] = &[

@@ -9,6 +9,7 @@ use super::commands::no_device;
 use super::error::ApiError;
 use super::json::{JsonBody, json};
 use super::query::Query;
+use crate::engine::validate::{MAX_NAME, check_text};
 use crate::model::ObjectId;
 use crate::store::DeviceFilter;
 use crate::store::devices::DeviceStoreError;
@@ -34,6 +35,11 @@ pub async fn list(
     let devices = &state.engine.state().devices;
     let parent_device_id = match parent {
         None => None,
+        Some(key) if key.is_empty() => {
+            return Err(ApiError::bad_request(
+                "parent_device_id: empty; give a device _id or unique_id",
+            ));
+        }
         Some(key) => match devices.find(&key) {
             Some(device) => Some(device.id),
             None => return Ok(page_response(Vec::new(), 0, page, meta)),
@@ -101,6 +107,11 @@ pub async fn create(
         return Err(ApiError::bad_request(format!(
             "unique_id: {unique_id:?} must be 1..=255 bytes and not look like a 24-hex-digit _id"
         )));
+    }
+    let bad = |e: crate::engine::validate::Rejection| ApiError::bad_request(e.to_string());
+    check_text("unique_id", &unique_id, 255).map_err(bad)?;
+    if let Some(name) = &body.name {
+        check_text("name", name, MAX_NAME).map_err(bad)?;
     }
     let shared = state.engine.state();
     let device = shared

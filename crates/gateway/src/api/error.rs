@@ -70,9 +70,20 @@ impl From<SubmitError> for ApiError {
     }
 }
 
+/// Longest message sent, in characters: longer ones (which echo input) are cut with "…".
+pub const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] characters plus "…" when longer.
+pub fn truncated(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => std::borrow::Cow::Borrowed(message),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &message[..cut])),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "message": self.message }).to_string();
+        let body = serde_json::json!({ "message": truncated(&self.message) }).to_string();
         let mut response = (
             self.status,
             [(

@@ -1,6 +1,7 @@
 //! The REST API (axum): every route is served bare and under `/api/v1/platform`.
 
 pub mod auth;
+pub mod body;
 pub mod bulk;
 pub mod commands;
 pub mod devices;
@@ -22,6 +23,7 @@ use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
 
+use self::body::BodyLimits;
 use self::error::ApiError;
 use crate::engine::Engine;
 
@@ -37,8 +39,8 @@ pub struct AppState {
     pub tokens: Arc<HashSet<String>>,
 }
 
-/// The full router.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The full router. Bodies are read whole within `body` (408, 413) after authentication.
+pub fn router(state: AppState, body: BodyLimits) -> Router {
     let protected = Router::new()
         .route(
             "/gateway_commands",
@@ -46,6 +48,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/gateway_commands/events", get(events::stream))
         .route("/gateway_commands/{id}", get(commands::get_one))
+        .route("/gateway_commands/{id}/cancel", post(commands::cancel))
         .route("/devices", get(devices::list).post(devices::create))
         .route("/devices/{id}", get(devices::get_one))
         .route(
@@ -59,6 +62,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/files", post(files::create))
         .route("/files/{id}", get(files::get_one))
         .route("/files/{id}/data", get(files::data))
+        .route_layer(middleware::from_fn_with_state(body, body::read_within))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -73,7 +77,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest(PLATFORM_PREFIX, api)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(body.max_bytes))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::json::{JsonBody, json};
+use crate::engine::validate::{MAX_NAME, check_text};
 use crate::model::ObjectId;
 use crate::model::software_update::{SoftwareFile, SoftwareUpdate};
 
@@ -77,10 +78,18 @@ pub async fn create(
             file_id,
         });
     }
+    let name = match body.name {
+        None => return Err(ApiError::bad_request("name: required")),
+        Some(name) if name.trim().is_empty() => {
+            return Err(ApiError::bad_request("name: must not be empty"));
+        }
+        Some(name) => name,
+    };
+    check_text("name", &name, MAX_NAME).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = shared.now();
     let update = SoftwareUpdate {
         id: shared.ids.next_id(),
-        name: body.name.unwrap_or_default(),
+        name,
         device_type_id: body.device_type_id,
         script: body.script,
         files,

@@ -24,6 +24,15 @@ pub struct Metrics {
     pub registration_expiries: AtomicU64,
     /// Malformed registrations refused.
     pub registrations_rejected: AtomicU64,
+    /// Registrations replaced by a Register of the same endpoint name from another address.
+    pub registrations_taken_over: AtomicU64,
+    /// Updates and De-registers refused because they came from another address than the
+    /// registration's (answered 4.04).
+    pub registrations_foreign: AtomicU64,
+    /// Registers refused by the per-address rate limit (4.29).
+    pub registrations_rate_limited: AtomicU64,
+    /// Registers refused because the device registry is full (5.03).
+    pub registrations_refused_full: AtomicU64,
     /// CoAP retransmissions by the LwM2M server.
     pub coap_retransmissions: AtomicU64,
     /// Observe notifications received.
@@ -163,7 +172,7 @@ impl Metrics {
                 get(&self.attempts[slot])
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             (
                 "fleetbench_gateway_commands_rejected_busy_total",
                 "Creates refused with 429.",
@@ -193,6 +202,26 @@ impl Metrics {
                 "fleetbench_gateway_lwm2m_registrations_rejected_total",
                 "Malformed registrations refused.",
                 &self.registrations_rejected,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_taken_over_total",
+                "Registrations replaced by a Register of the same endpoint from another address.",
+                &self.registrations_taken_over,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_foreign_total",
+                "Updates and De-registers refused because they came from another address.",
+                &self.registrations_foreign,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_rate_limited_total",
+                "Registers refused by the per-address rate limit.",
+                &self.registrations_rate_limited,
+            ),
+            (
+                "fleetbench_gateway_lwm2m_registrations_refused_full_total",
+                "Registers refused because the device registry is full.",
+                &self.registrations_refused_full,
             ),
             (
                 "fleetbench_gateway_coap_retransmissions_total",

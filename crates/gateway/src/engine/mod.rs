@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub max_in_flight: usize,
     /// Most active observations.
     pub max_observations: usize,
+    /// How far ahead `schedule.start_datetime` and `end_datetime` may be.
+    pub max_schedule_ahead: Duration,
 }
 
 /// Why a command was not accepted.
@@ -124,6 +126,8 @@ impl Engine {
             files: &state.files,
             software_updates: &state.software_updates,
             default_timeout: inner.config.default_timeout,
+            now: state.now(),
+            max_schedule_ahead: inner.config.max_schedule_ahead,
         };
         let spec = validate::validate(lookups, request, addressed)?;
         if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.config.max_in_flight {

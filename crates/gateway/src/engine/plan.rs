@@ -16,6 +16,7 @@ use super::link::{DeviceOperation, DeviceRoute, LinkError, Observation, Operatio
 use crate::model::software_update::PackageSource;
 use crate::model::{CommandType, Lwm2mType, ObjectId};
 use crate::store::CommandRecord;
+use crate::store::downloads::{DownloadGrant, own_file_link};
 
 /// Object 33000 "fleetbench agent" resources.
 pub mod agent {
@@ -363,6 +364,8 @@ where
         .get(&update_id)
         .ok_or_else(|| format!("software update {update_id} no longer exists"))?;
     let firmware = |resource| Lwm2mPath::resource(5, 0, resource);
+    // Revokes the download token when this target ends, however it ends.
+    let mut _download: Option<DownloadGrant> = None;
     let delivery = match update.package().ok_or("software update has no package")? {
         PackageSource::Push(file_id) => {
             let file = engine
@@ -379,6 +382,23 @@ where
             "push"
         }
         PackageSource::Pull(uri) => {
+            // A link to one of our files becomes a token URI valid while this runs.
+            let uri = match own_file_link(&uri) {
+                Some((file_id, prefix)) => {
+                    if engine.state.files.get(&file_id).is_none() {
+                        return Err(format!("package file {file_id} no longer exists"))?;
+                    }
+                    let minted = engine
+                        .state
+                        .downloads
+                        .mint(file_id, engine.state.clock.now())
+                        .map_err(|error| error.to_string())?;
+                    let uri = format!("{prefix}{}", minted.token());
+                    _download = Some(minted);
+                    uri
+                }
+                None => uri,
+            };
             op(DeviceOperation::Write {
                 path: firmware(firmware::PACKAGE_URI),
                 content_format: ContentFormat::TextPlain,

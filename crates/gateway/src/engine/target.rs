@@ -60,6 +60,7 @@ pub(crate) async fn run(engine: Arc<EngineInner>, record: Arc<CommandRecord>, in
     let outcome = tokio::select! {
         biased;
         _ = shutdown.wait_for(|stopped| *stopped) => Terminal::fail("the gateway shut down".to_owned()),
+        () = record.cancelled() => Terminal::fail("cancelled".to_owned()),
         outcome = drive(&engine, &record, index) => outcome,
     };
     finish(&engine, &record, index, outcome);

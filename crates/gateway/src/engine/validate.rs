@@ -21,6 +21,69 @@ pub const MAX_TIMEOUT_SECS: u64 = 365 * 86_400;
 /// Longest accepted `filepath`, in bytes.
 pub const MAX_FILEPATH: usize = 255;
 
+/// Longest accepted `name`, in bytes.
+pub const MAX_NAME: usize = 1024;
+
+/// Longest accepted id-like text field (`device_id`, `command_id`, `company_id`, ...), in
+/// bytes.
+pub const MAX_ID_FIELD: usize = 255;
+
+/// Most `attached_device_ids` in one command.
+pub const MAX_ATTACHED: usize = 10_000;
+
+/// Refuses text fields over their byte limit or holding NUL characters.
+fn check_text_fields(request: &CommandRequest) -> Result<(), Rejection> {
+    let fields: [(&str, Option<&String>, usize); 12] = [
+        ("name", request.name.as_ref(), MAX_NAME),
+        ("device_id", request.device_id.as_ref(), MAX_ID_FIELD),
+        ("settings_id", request.settings_id.as_ref(), MAX_ID_FIELD),
+        ("setting_id", request.setting_id.as_ref(), MAX_ID_FIELD),
+        ("command_id", request.command_id.as_ref(), MAX_ID_FIELD),
+        (
+            "software_update_id",
+            request.software_update_id.as_ref(),
+            MAX_ID_FIELD,
+        ),
+        ("endpoint", request.endpoint.as_ref(), MAX_ID_FIELD),
+        ("filepath", request.filepath.as_ref(), MAX_FILEPATH),
+        ("file_id", request.file_id.as_ref(), MAX_ID_FIELD),
+        ("company_id", request.company_id.as_ref(), MAX_ID_FIELD),
+        ("user_id", request.user_id.as_ref(), MAX_ID_FIELD),
+        ("origin", request.origin.as_ref(), MAX_ID_FIELD),
+    ];
+    for (field, value, limit) in fields {
+        if let Some(value) = value {
+            check_text(field, value, limit)?;
+        }
+    }
+    if let Some(ids) = &request.attached_device_ids {
+        if ids.len() > MAX_ATTACHED {
+            return Err(invalid(
+                "attached_device_ids",
+                format!("{} ids: at most {MAX_ATTACHED}", ids.len()),
+            ));
+        }
+        for (index, id) in ids.iter().enumerate() {
+            check_text(&format!("attached_device_ids[{index}]"), id, MAX_ID_FIELD)?;
+        }
+    }
+    Ok(())
+}
+
+/// `value` has at most `limit` bytes and no NUL character.
+pub fn check_text(field: &str, value: &str, limit: usize) -> Result<(), Rejection> {
+    if value.len() > limit {
+        return Err(invalid(
+            field,
+            format!("{} bytes: at most {limit} are accepted", value.len()),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(invalid(field, "contains a NUL character"));
+    }
+    Ok(())
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -47,6 +110,10 @@ pub struct Lookups<'a> {
     pub software_updates: &'a SoftwareUpdateStore,
     /// `timeout` when none is given.
     pub default_timeout: Duration,
+    /// The time now (to bound `schedule`).
+    pub now: Timestamp,
+    /// How far ahead `schedule` may start or end.
+    pub max_schedule_ahead: Duration,
 }
 
 /// Validates `request`. `addressed` is the device named in the URL path, if any.
@@ -55,6 +122,7 @@ pub fn validate(
     request: CommandRequest,
     addressed: Option<std::sync::Arc<Device>>,
 ) -> Result<CommandSpec, Rejection> {
+    check_text_fields(&request)?;
     let command_type = match &request.command_type {
         None => return Err(invalid("command_type", "required")),
         Some(text) => CommandType::parse(text).map_err(|e| invalid("command_type", e))?,
@@ -77,7 +145,11 @@ pub fn validate(
     } else {
         attached.clone()
     };
-    let schedule = request.schedule.as_ref().map(parse_schedule).transpose()?;
+    let schedule = request
+        .schedule
+        .as_ref()
+        .map(|raw| parse_schedule(raw, &lookups))
+        .transpose()?;
     let retry_options = request
         .retry_options
         .as_ref()
@@ -228,7 +300,7 @@ fn resolve_attached(
     Ok(ids)
 }
 
-fn parse_schedule(raw: &Value) -> Result<Schedule, Rejection> {
+fn parse_schedule(raw: &Value, lookups: &Lookups<'_>) -> Result<Schedule, Rejection> {
     let Value::Object(object) = raw else {
         return Err(invalid(
             "schedule",
@@ -261,6 +333,20 @@ fn parse_schedule(raw: &Value) -> Result<Schedule, Rejection> {
             "schedule.end_datetime",
             format!("{end} is not after schedule.start_datetime {start}"),
         ));
+    }
+    let latest = lookups.now.get() + lookups.max_schedule_ahead;
+    for (name, at) in [("start_datetime", start), ("end_datetime", end)] {
+        if let Some(at) = at
+            && at.get() > latest
+        {
+            return Err(invalid(
+                &format!("schedule.{name}"),
+                format!(
+                    "{at} is more than {} s ahead (the gateway's max_schedule_ahead)",
+                    lookups.max_schedule_ahead.as_secs()
+                ),
+            ));
+        }
     }
     let retry_interval = match object.get("retry_interval") {
         None | Some(Value::Null) => None,

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod link;
+pub mod rate_limit;
 pub mod rd;
 pub mod registry;
 pub mod transfer;
@@ -20,13 +21,21 @@ use tokio::task::JoinHandle;
 pub use link::CoapLink;
 
 use self::discovery::Discoveries;
+use self::rate_limit::RateLimiter;
 use self::rd::RdHandler;
 use self::registry::Registry;
 use crate::config::GatewayConfig;
+use crate::model::Timestamp;
 use crate::state::GatewayState;
 
 /// How often lapsed registrations are swept and CoAP counters copied to the metrics.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often inactive devices past their retention are looked for (at most).
+pub const EVICTION_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most source addresses whose Register rate is tracked.
+pub const RATE_TABLE_CAPACITY: usize = 100_000;
 
 /// A running LwM2M server.
 #[derive(Debug)]
@@ -64,6 +73,8 @@ impl Lwm2mServer {
             client: client.clone(),
             grace: config.registration_grace,
             discoveries: Arc::new(Discoveries::new(config.discovery_concurrency)),
+            limiter: Arc::new(RateLimiter::new(config.register_rate, RATE_TABLE_CAPACITY)),
+            max_payload: config.max_register_payload,
         };
         let mut stop_requests = stopped.clone();
         let requests = tokio::spawn(async move {
@@ -77,7 +88,13 @@ impl Lwm2mServer {
                 }
             }
         });
-        let sweeper = tokio::spawn(sweep(state, registry.clone(), service.clone(), stopped));
+        let sweeper = tokio::spawn(sweep(
+            state,
+            registry.clone(),
+            service.clone(),
+            config.inactive_device_retention,
+            stopped,
+        ));
         Ok(Self {
             local_addr,
             service,
@@ -121,8 +138,10 @@ async fn sweep(
     state: Arc<GatewayState>,
     registry: Arc<Registry>,
     service: Arc<CoapService>,
+    retention: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut last_eviction = state.clock.now();
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -144,5 +163,17 @@ async fn sweep(
             .metrics
             .coap_retransmissions
             .store(service.stats().retransmissions, Ordering::Relaxed);
+        let now = state.clock.now();
+        if now.duration_since(last_eviction) >= EVICTION_INTERVAL.min(retention) {
+            last_eviction = now;
+            let before = state.clock.now_utc() - retention;
+            let forgotten = state.devices.evict_inactive(Timestamp::new(before));
+            if forgotten > 0 {
+                tracing::info!(
+                    forgotten,
+                    "inactive LwM2M devices forgotten after the retention"
+                );
+            }
+        }
     }
 }

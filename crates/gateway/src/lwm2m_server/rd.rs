@@ -14,7 +14,8 @@ use fleetbench_lwm2m::packets::{content_format, method, new_response, uri_path, 
 use fleetbench_lwm2m::registration::{RegistrationError, RegistrationParams, UpdateParams};
 
 use super::discovery::{Discoveries, lists_gateway_object};
-use super::registry::{Liveness, Reachability, Registration, Registry};
+use super::rate_limit::RateLimiter;
+use super::registry::{Found, Liveness, Reachability, Registration, Registry};
 use super::transfer::BLOCK_SIZE;
 use crate::model::{Lwm2mRegistration, Timestamp};
 use crate::state::GatewayState;
@@ -39,6 +40,10 @@ pub struct RdHandler {
     pub grace: Duration,
     /// Bounds concurrent `/25` discoveries.
     pub discoveries: Arc<Discoveries>,
+    /// Registers per source address.
+    pub limiter: Arc<RateLimiter>,
+    /// Largest Register or Update payload in bytes.
+    pub max_payload: usize,
 }
 
 fn answer(code: ResponseType, diagnostic: impl Into<String>) -> Packet {
@@ -60,8 +65,8 @@ impl RdHandler {
         match (method(packet), segments.as_slice()) {
             (Some(RequestType::Post), ["rd"]) => self.register(peer, packet),
             (Some(RequestType::Post), ["rd", location]) => self.update(peer, packet, location),
-            (Some(RequestType::Delete), ["rd", location]) => self.deregister(location),
-            (Some(RequestType::Get), ["files", id]) => self.serve_file(packet, id),
+            (Some(RequestType::Delete), ["rd", location]) => self.deregister(peer, location),
+            (Some(RequestType::Get), ["files", token]) => self.serve_file(packet, token),
             (Some(_), ["rd", ..]) => answer(
                 ResponseType::MethodNotAllowed,
                 "the registration interface takes POST /rd, POST /rd/<id> and DELETE /rd/<id>",
@@ -81,7 +86,47 @@ impl RdHandler {
         answer(code, diagnostic)
     }
 
+    /// 4.13 when the payload is larger than the bound.
+    fn check_payload(&self, packet: &Packet) -> Result<(), Packet> {
+        if packet.payload.len() > self.max_payload {
+            return Err(self.reject(
+                ResponseType::RequestEntityTooLarge,
+                format!(
+                    "registration payload is {} bytes: at most {} are accepted",
+                    packet.payload.len(),
+                    self.max_payload
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn register(&self, peer: SocketAddr, packet: &Packet) -> Packet {
+        if !self.limiter.allow(peer, self.state.clock.now()) {
+            self.state
+                .metrics
+                .registrations_rate_limited
+                .fetch_add(1, Ordering::Relaxed);
+            return answer(
+                ResponseType::TooManyRequests,
+                "too many Registers from this address: retry later",
+            );
+        }
+        if let Err(refusal) = self.check_payload(packet) {
+            return refusal;
+        }
+        if let Some(bad) = packet
+            .get_option(CoapOption::UriQuery)
+            .into_iter()
+            .flatten()
+            .find(|query| std::str::from_utf8(query).is_err())
+        {
+            let shown = String::from_utf8_lossy(&bad[..bad.len().min(64)]).into_owned();
+            return self.reject(
+                ResponseType::BadRequest,
+                format!("registration query {shown:?} is not valid UTF-8"),
+            );
+        }
         let params = match RegistrationParams::from_query(&uri_query(packet)) {
             Ok(params) => params,
             Err(error @ RegistrationError::UnsupportedVersion(_)) => {
@@ -124,8 +169,28 @@ impl RdHandler {
         };
         let device_id = match state.devices.upsert_registered(&state.ids, record, at) {
             Ok(id) => id,
-            Err(error) => return self.reject(ResponseType::ServiceUnavailable, error.to_string()),
+            Err(error) => {
+                state
+                    .metrics
+                    .registrations_refused_full
+                    .fetch_add(1, Ordering::Relaxed);
+                return answer(ResponseType::ServiceUnavailable, error.to_string());
+            }
         };
+        if let Some(old) = self.registry.by_endpoint(&params.endpoint)
+            && old.peer() != peer
+        {
+            state
+                .metrics
+                .registrations_taken_over
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                endpoint = %params.endpoint,
+                old = %old.peer(),
+                new = %peer,
+                "a Register from another address replaces the registration (no security: as Leshan does)"
+            );
+        }
         let registration = self.registry.register(
             &params.endpoint,
             device_id,
@@ -149,13 +214,40 @@ impl RdHandler {
         response
     }
 
+    /// The registration at `location` if `peer` registered it; else the 4.04 to send.
+    /// A request from another address gets the same answer as an unknown location, so it
+    /// learns nothing (and a device whose address changed registers again).
+    fn own_registration(
+        &self,
+        peer: SocketAddr,
+        location: &str,
+    ) -> Result<Arc<Registration>, Packet> {
+        match self.registry.by_location_from(location, peer) {
+            Found::Yours(registration) => Ok(registration),
+            found => {
+                if matches!(found, Found::Foreign) {
+                    self.state
+                        .metrics
+                        .registrations_foreign
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%peer, "Update or De-register from another address than the registration's: refused with 4.04");
+                }
+                Err(answer(
+                    ResponseType::NotFound,
+                    format!("no registration rd/{location} for {peer}: register again"),
+                ))
+            }
+        }
+    }
+
     fn update(&self, peer: SocketAddr, packet: &Packet, location: &str) -> Packet {
-        let Some(registration) = self.registry.by_location(location) else {
-            return answer(
-                ResponseType::NotFound,
-                format!("no registration rd/{location}: register again"),
-            );
+        let registration = match self.own_registration(peer, location) {
+            Ok(registration) => registration,
+            Err(refusal) => return refusal,
         };
+        if let Err(refusal) = self.check_payload(packet) {
+            return refusal;
+        }
         let params = match UpdateParams::from_query(&uri_query(packet)) {
             Ok(params) => params,
             Err(error) => return self.reject(ResponseType::BadRequest, error.to_string()),
@@ -213,7 +305,10 @@ impl RdHandler {
         new_response(ResponseType::Changed)
     }
 
-    fn deregister(&self, location: &str) -> Packet {
+    fn deregister(&self, peer: SocketAddr, location: &str) -> Packet {
+        if let Err(refusal) = self.own_registration(peer, location) {
+            return refusal;
+        }
         let Some(registration) = self.registry.remove(location, Liveness::Deregistered) else {
             return answer(
                 ResponseType::NotFound,
@@ -230,13 +325,21 @@ impl RdHandler {
         new_response(ResponseType::Deleted)
     }
 
-    /// `GET /files/<id>` [extension]: a stored file, block-wise (Block2, stateless slices), so
-    /// that devices can pull software packages from `coap://<gateway>/files/<id>`.
-    fn serve_file(&self, packet: &Packet, id: &str) -> Packet {
-        let Some(file) =
-            crate::model::ObjectId::parse(id).and_then(|oid| self.state.files.get(&oid))
+    /// `GET /files/<token>` [extension]: a stored file, block-wise (Block2, stateless
+    /// slices), so that devices can pull software packages. The token is minted per
+    /// software_update target (see [`crate::store::downloads`]); file ids open nothing.
+    fn serve_file(&self, packet: &Packet, token: &str) -> Packet {
+        let now = self.state.clock.now();
+        let Some(file) = self
+            .state
+            .downloads
+            .file(token, now)
+            .and_then(|oid| self.state.files.get(&oid))
         else {
-            return answer(ResponseType::NotFound, format!("no file with _id {id:?}"));
+            return answer(
+                ResponseType::NotFound,
+                "no download with that token: tokens are issued per software_update command",
+            );
         };
         let asked = match packet
             .get_first_option(CoapOption::Block2)

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::engine::LinkError;
 use crate::model::ObjectId;
+use crate::model::token::unguessable;
 use crate::store::{lock, read, write};
 
 /// Why a registration is no longer usable.
@@ -88,6 +89,17 @@ impl Registration {
     }
 }
 
+/// A registration looked up by location and source address.
+#[derive(Debug)]
+pub enum Found {
+    /// No registration at that location.
+    None,
+    /// The registration, asked for from its own address.
+    Yours(Arc<Registration>),
+    /// A registration registered from another address.
+    Foreign,
+}
+
 /// Waits until the registration behind `watch` ends; returns how.
 pub async fn ended(watch: &mut watch::Receiver<Liveness>) -> Liveness {
     match watch.wait_for(|state| *state != Liveness::Alive).await {
@@ -100,7 +112,6 @@ pub async fn ended(watch: &mut watch::Receiver<Liveness>) -> Liveness {
 struct Tables {
     by_endpoint: HashMap<String, Arc<Registration>>,
     by_location: HashMap<String, Arc<Registration>>,
-    next_location: u64,
 }
 
 /// All live registrations.
@@ -118,8 +129,10 @@ impl Registry {
         reach: Reachability,
     ) -> Arc<Registration> {
         let mut tables = write(&self.tables);
-        tables.next_location += 1;
-        let location = format!("{:x}", tables.next_location);
+        let mut location = unguessable();
+        while tables.by_location.contains_key(&location) {
+            location = unguessable();
+        }
         let (alive, _) = watch::channel(Liveness::Alive);
         let registration = Arc::new(Registration {
             endpoint: endpoint.to_owned(),
@@ -149,6 +162,16 @@ impl Registry {
     /// The registration at location `location`.
     pub fn by_location(&self, location: &str) -> Option<Arc<Registration>> {
         read(&self.tables).by_location.get(location).cloned()
+    }
+
+    /// The registration at `location` if `peer` is its registered address: Update and
+    /// De-register from any other address are treated as if the location did not exist.
+    pub fn by_location_from(&self, location: &str, peer: SocketAddr) -> Found {
+        match self.by_location(location) {
+            None => Found::None,
+            Some(registration) if registration.peer() == peer => Found::Yours(registration),
+            Some(_) => Found::Foreign,
+        }
     }
 
     /// Removes the registration at `location` and ends it with `how`.

@@ -8,6 +8,7 @@ pub mod kinds;
 pub mod software_update;
 pub mod status;
 pub mod timestamp;
+pub mod token;
 
 pub use command::{CommandSpec, RetryOptions, RetryStrategy, Schedule};
 pub use device::{Device, Lwm2mRegistration};

@@ -204,7 +204,7 @@ impl DeviceStore {
         let id = match index.by_unique.get(&endpoint) {
             Some(id) => *id,
             None => {
-                if index.by_id.len() >= self.max_devices {
+                if index.by_id.len() >= self.max_devices && !index.evict_oldest_inactive() {
                     return Err(DeviceStoreError::Full(self.max_devices));
                 }
                 let id = ids.next_id();
@@ -225,6 +225,20 @@ impl DeviceStore {
         }
         index.set_active(&attached, true, at);
         Ok(id)
+    }
+
+    /// Forgets LwM2M gateways (and their attached devices) that have been inactive since
+    /// before `before`; returns how many devices were removed. Devices created over REST
+    /// are kept.
+    pub fn evict_inactive(&self, before: Timestamp) -> usize {
+        let mut index = write(&self.index);
+        let lapsed: Vec<ObjectId> = index
+            .by_id
+            .values()
+            .filter(|entry| is_evictable(&entry.device) && entry.device.updated_at < before)
+            .map(|entry| entry.device.id)
+            .collect();
+        lapsed.into_iter().map(|id| index.remove_tree(id)).sum()
     }
 
     /// Updates the lifetime bookkeeping of a registered device.
@@ -352,7 +366,54 @@ fn new_device(
     }
 }
 
+/// An inactive gateway registered over LwM2M: may be forgotten.
+fn is_evictable(device: &Device) -> bool {
+    !device.active && device.origin == "lwm2m" && device.parent_device_id.is_none()
+}
+
 impl DeviceIndex {
+    /// Removes the oldest evictable device (with its attached devices); whether one was.
+    fn evict_oldest_inactive(&mut self) -> bool {
+        let oldest = self
+            .order
+            .values()
+            .find(|id| self.by_id.get(id).is_some_and(|e| is_evictable(&e.device)))
+            .copied();
+        oldest.is_some_and(|id| self.remove_tree(id) > 0)
+    }
+
+    /// Removes device `id` and the devices attached to it; returns how many were removed.
+    fn remove_tree(&mut self, id: ObjectId) -> usize {
+        let Some(entry) = self.by_id.get(&id) else {
+            return 0;
+        };
+        let children = entry.device.attached_device_ids.clone();
+        let mut removed = 0;
+        for child in children {
+            if self
+                .by_id
+                .get(&child)
+                .is_some_and(|e| e.device.parent_device_id == Some(id))
+            {
+                removed += self.remove_one(child);
+            }
+        }
+        removed + self.remove_one(id)
+    }
+
+    fn remove_one(&mut self, id: ObjectId) -> usize {
+        self.reparent(id, None);
+        let Some(entry) = self.by_id.remove(&id) else {
+            return 0;
+        };
+        self.order.remove(&entry.seq);
+        self.by_parent.remove(&id);
+        if self.by_unique.get(&entry.device.unique_id) == Some(&id) {
+            self.by_unique.remove(&entry.device.unique_id);
+        }
+        1
+    }
+
     fn insert(&mut self, device: Arc<Device>) {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -473,6 +534,34 @@ mod tests {
             Page::default(),
         );
         assert_eq!(total, 1);
+    }
+
+    #[test]
+    fn inactive_lwm2m_gateways_are_forgotten_with_their_sub_devices() {
+        let ids = IdGenerator::new(1, 1);
+        let store = DeviceStore::new(10);
+        store.create(&ids, "rest", None, at()).unwrap();
+        let gw = store
+            .upsert_registered(&ids, registration("gw"), at())
+            .unwrap();
+        let sub = SubDeviceInfo {
+            device_id: "gw-sub0".into(),
+            prefix: "dev0".into(),
+            objects: String::new(),
+        };
+        store.set_sub_devices(&ids, &gw, &[sub], at()).unwrap();
+        let live = store
+            .upsert_registered(&ids, registration("live"), at())
+            .unwrap();
+        assert_eq!(store.len(), 4);
+        let later = Timestamp::new(at().get() + time::Duration::seconds(60));
+        assert_eq!(store.evict_inactive(later), 0, "all active");
+        store.set_active(&gw, false, at());
+        assert_eq!(store.evict_inactive(at()), 0, "not older than the cut-off");
+        assert_eq!(store.evict_inactive(later), 2);
+        assert!(store.find("gw").is_none() && store.find("gw-sub0").is_none());
+        assert!(store.find("rest").is_some() && store.get(&live).is_some());
+        assert_eq!(store.len(), 2);
     }
 
     #[test]

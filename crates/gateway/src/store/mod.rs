@@ -3,6 +3,7 @@
 pub mod bulk;
 pub mod commands;
 pub mod devices;
+pub mod downloads;
 pub mod files;
 pub mod paging;
 pub mod record;
@@ -11,6 +12,7 @@ pub mod software_updates;
 pub use bulk::{BulkResponse, BulkStore};
 pub use commands::{CommandFilter, CommandStore};
 pub use devices::{DeviceFilter, DeviceStore};
+pub use downloads::DownloadTokens;
 pub use files::FileStore;
 pub use paging::Page;
 pub use record::{CommandRecord, FinishOutcome, StatusChange};

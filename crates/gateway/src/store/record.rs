@@ -26,6 +26,8 @@ pub struct CommandRecord {
     /// `spec` rendered once as JSON object members (no braces).
     spec_json: String,
     state: Mutex<CommandState>,
+    /// Turns `true` on `POST /gateway_commands/{id}/cancel`.
+    cancel: tokio::sync::watch::Sender<bool>,
 }
 
 /// The mutable part of a command.
@@ -135,7 +137,19 @@ impl CommandRecord {
                 counts,
                 observation: None,
             }),
+            cancel: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Asks every non-terminal target to end with status fail, message "cancelled".
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Resolves once [`CommandRecord::cancel`] was called.
+    pub async fn cancelled(&self) {
+        let mut watch = self.cancel.subscribe();
+        let _ = watch.wait_for(|cancelled| *cancelled).await;
     }
 
     /// Moves a non-terminal target to a non-terminal `status`; `None` (and nothing changes)
