@@ -110,9 +110,11 @@ async fn a_one_second_gateway_stall_shows_in_every_command_it_delayed() {
         "open model: sent on time, so service time shows it too"
     );
     let gateway_view = s.total.gateway_time_ms.unwrap();
+    // Relative, not absolute: on a loaded 2-core machine the gateway's own p99 wanders
+    // (300-400 ms seen), but it stays well under the intended-time view of the same commands.
     assert!(
-        gateway_view.p99 < 300.0,
-        "the gateway's own clock hides the stall: {gateway_view:?}"
+        gateway_view.p99 < 0.5 * latency.p99,
+        "the gateway's own clock hides the stall: {gateway_view:?} vs {latency:?}"
     );
     let accept = s.total.breakdown_ms.accept.unwrap();
     assert!(

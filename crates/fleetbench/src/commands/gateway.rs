@@ -20,7 +20,7 @@ pub async fn run(args: GatewayArgs) -> ExitStatus {
             "error: --register-rate is {}: must be a positive number of Registers per second",
             args.register_rate
         );
-        return exit_code::INVALID_INPUT;
+        return ExitStatus::InvalidInput;
     }
     let config = GatewayConfig {
         http_addr: args.http,
