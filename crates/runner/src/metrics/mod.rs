@@ -67,8 +67,12 @@ pub struct Counts {
     pub planned: u64,
     /// POSTed.
     pub sent: u64,
-    /// Not sent: the in-flight bound was hit when it was due.
+    /// Not sent: the in-flight bound was hit when it was due, or no pooled connection was
+    /// free within `CONNECTION_WAIT` of its intended time.
     pub dropped: u64,
+    /// Of `dropped`, those that found no free connection in time.
+    #[serde(default)]
+    pub dropped_no_connection: u64,
     /// Create answered 429.
     pub rejected: u64,
     /// Create failed (transport error or non-2xx other than 429), or polling failed for good.
@@ -79,8 +83,15 @@ pub struct Counts {
     pub success: u64,
     /// Terminal with a non-timeout `fail`.
     pub fail: u64,
-    /// Terminal with a timeout `fail`.
+    /// Terminal with a timeout `fail` (attempt outcome `timeout` or `no_answer`).
     pub timeout: u64,
+    /// Of `timeout`, those whose device never answered (attempt outcome `no_answer`).
+    #[serde(default)]
+    pub no_answer: u64,
+    /// Failed commands classified from `status_message` text (the gateway sent no typed
+    /// attempt outcome).
+    #[serde(default)]
+    pub outcome_from_text: u64,
     /// Accepted but not terminal when the runner gave up (or the run ended).
     pub unfinished: u64,
     /// `GET /gateway_commands/{id}` requests.
@@ -112,6 +123,9 @@ impl Counts {
         self.planned += other.planned;
         self.sent += other.sent;
         self.dropped += other.dropped;
+        self.dropped_no_connection += other.dropped_no_connection;
+        self.no_answer += other.no_answer;
+        self.outcome_from_text += other.outcome_from_text;
         self.rejected += other.rejected;
         self.http_errors += other.http_errors;
         self.completed += other.completed;
@@ -197,6 +211,10 @@ pub struct Metrics {
 pub struct Completion {
     /// How it ended.
     pub outcome: Outcome,
+    /// A target's device never answered (the outcome is then `timeout`).
+    pub no_answer: bool,
+    /// A failure was classified from message text, not a typed attempt outcome.
+    pub outcome_from_text: bool,
     /// Completion − intended send time.
     pub latency: Duration,
     /// Completion − actual send time.
@@ -296,6 +314,14 @@ impl Recorder {
         self.count(key, |c| c.dropped += 1);
     }
 
+    /// A due command was not sent: no pooled connection was free in time.
+    pub fn dropped_no_connection(&self, key: SeriesKey) {
+        self.count(key, |c| {
+            c.dropped += 1;
+            c.dropped_no_connection += 1;
+        });
+    }
+
     /// A command was sent `lag` after its intended time.
     pub fn sent(&self, key: SeriesKey, lag: Duration) {
         let mut guard = self.lock();
@@ -348,6 +374,12 @@ impl Recorder {
                 Outcome::Success => counts.success += 1,
                 Outcome::Fail => counts.fail += 1,
                 Outcome::Timeout => counts.timeout += 1,
+            }
+            if c.no_answer {
+                counts.no_answer += 1;
+            }
+            if c.outcome_from_text {
+                counts.outcome_from_text += 1;
             }
         };
         let mut guard = self.lock();
@@ -465,6 +497,8 @@ mod tests {
             key(0),
             Completion {
                 outcome: Outcome::Success,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(25),
                 service_time: Duration::from_millis(24),
                 gateway_time: None,

@@ -50,6 +50,7 @@ fn load() -> LoadReport {
         aborted: None,
         cancelled_in_drain: 0,
         total: Duration::from_secs(10),
+        generator_cpu: None,
     }
 }
 
@@ -66,6 +67,8 @@ fn record(r: &Recorder, command: usize, target: TargetKind, ms: u64, outcome: Ou
         key,
         Completion {
             outcome,
+            no_answer: false,
+            outcome_from_text: false,
             latency: d,
             service_time: d,
             gateway_time: None,
@@ -272,6 +275,8 @@ fn warnings_flag_lag_drops_and_missed_rates() {
             key,
             Completion {
                 outcome: Outcome::Success,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(30),
                 service_time: Duration::from_millis(10),
                 gateway_time: None,
@@ -322,6 +327,8 @@ fn timeouts_retries_and_breakdown_reach_summary_and_table() {
             key,
             Completion {
                 outcome,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(service_ms),
                 service_time: Duration::from_millis(service_ms),
                 gateway_time: Some(Duration::from_millis(service_ms - 5)),

@@ -279,6 +279,7 @@ pub fn merge_runs(runs: &[RunFiles], run_id: &str) -> Result<Merged, LoadError> 
         aborted,
         cancelled_in_drain: 0,
         total: elapsed,
+        generator_cpu: None,
     };
     let facts = RunFacts {
         run_id: run_id.to_owned(),

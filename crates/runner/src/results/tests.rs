@@ -57,6 +57,7 @@ fn load() -> LoadReport {
         aborted: None,
         cancelled_in_drain: 0,
         total: Duration::from_secs(15),
+        generator_cpu: None,
     }
 }
 
@@ -105,6 +106,8 @@ fn record(recorders: &[&Recorder], salt: u64, n: u64) {
                 key,
                 Completion {
                     outcome,
+                    no_answer: false,
+                    outcome_from_text: false,
                     latency: Duration::from_micros(ms * 1000 + 17),
                     service_time: Duration::from_micros(ms * 1000),
                     gateway_time: Some(Duration::from_micros(ms * 900)),
@@ -297,6 +300,8 @@ fn compare_flags_latency_and_rate_regressions_from_the_histograms() {
                 key,
                 Completion {
                     outcome: Outcome::Success,
+                    no_answer: false,
+                    outcome_from_text: false,
                     latency: Duration::from_millis(ms),
                     service_time: Duration::from_millis(ms),
                     gateway_time: None,

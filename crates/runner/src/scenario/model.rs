@@ -342,6 +342,9 @@ pub struct ExecutionSettings {
     pub drain_timeout: Duration,
     /// Bound on one HTTP request.
     pub request_timeout: Duration,
+    /// HTTP/1.1 keep-alive connections to the target for creates and polls (a share
+    /// reserved for polls), all opened before the first phase; never more.
+    pub connections: usize,
 }
 
 /// Which devices a command may target.

@@ -183,6 +183,7 @@ pub(crate) struct RawExecution {
     pub(crate) max_in_flight: Option<Spanned<i64>>,
     pub(crate) drain_timeout: Option<SDur>,
     pub(crate) request_timeout: Option<SDur>,
+    pub(crate) connections: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

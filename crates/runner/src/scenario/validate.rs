@@ -1071,10 +1071,15 @@ fn validate_execution(doc: &RawDocument, d: Diags<'_, '_>) -> Option<ExecutionSe
         Some(x) => positive_duration(x, "execution.request_timeout", d),
         None => Some(Duration::from_secs(10)),
     };
+    let connections = match raw.and_then(|e| e.connections.as_ref()) {
+        Some(x) => int_in(x, "execution.connections", 1, 10_000, d),
+        None => Some(64),
+    };
     Some(ExecutionSettings {
         max_in_flight: max_in_flight?,
         drain_timeout,
         request_timeout: request_timeout?,
+        connections: connections?,
     })
 }
 
