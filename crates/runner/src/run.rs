@@ -494,7 +494,8 @@ async fn run_with_fleet(
     if let Some(e) = timeline_error {
         tracing::warn!("the interval histogram log is incomplete: {e}");
     }
-    let metrics = recorder.snapshot();
+    let mut metrics = recorder.snapshot();
+    metrics.censor_dropped(load.total);
     if let Some((hub, task)) = hub {
         let stats = hub.stats();
         completion.events_received = stats.events.load(Ordering::Relaxed);
@@ -513,6 +514,16 @@ async fn run_with_fleet(
         started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
         finished_at: rfc3339(time::OffsetDateTime::now_utc()),
         completion,
+        generator: report::GeneratorFacts {
+            runner_cpu: cpu_before
+                .zip(crate::exec::cpu::process_cpu())
+                .map(|(a, b)| b.saturating_sub(a)),
+            generator_cpu: load.generator_cpu,
+            wall: load.total,
+            open_wall: open_phase_wall(scenario, &load),
+            connections: scenario.execution.connections,
+            peak_open_connections: pool_stats.as_ref().map(|s| s.peak.load(Ordering::Relaxed)),
+        },
     };
     let mut summary = report::build(scenario, &metrics, &load, facts);
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -548,6 +559,17 @@ async fn run_with_fleet(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// How long the open-model phases ran (what the generator thread was busy for).
+fn open_phase_wall(scenario: &Scenario, load: &LoadReport) -> Duration {
+    scenario
+        .phases
+        .iter()
+        .zip(&load.phases)
+        .filter(|(p, _)| p.load.is_open())
+        .map(|(_, t)| t.ended.saturating_sub(t.started))
+        .sum()
 }
 
 /// How often `abort_on_fail` rules are checked during the run.

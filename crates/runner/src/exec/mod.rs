@@ -71,6 +71,8 @@ pub struct Engine<A> {
     resync: events::ResyncLimiter,
     /// CPU time of the generator thread(s), in ns.
     generator_cpu_ns: AtomicU64,
+    /// The run start, once [`Engine::run`] was called.
+    start: std::sync::OnceLock<Instant>,
     /// The same moment on the runner's monotonic clock and on the wall clock, to compare
     /// runner instants with gateway timestamps.
     anchor: (Instant, time::OffsetDateTime),
@@ -172,8 +174,14 @@ impl<A: GatewayApi> Engine<A> {
             cancel: CancellationToken::new(),
             resync: events::ResyncLimiter::new(events::RESYNC_RATE),
             generator_cpu_ns: AtomicU64::new(0),
+            start: std::sync::OnceLock::new(),
             anchor: (Instant::now(), time::OffsetDateTime::now_utc()),
         })
+    }
+
+    /// When the run started (set by [`Engine::run`]).
+    fn start(&self) -> Instant {
+        *self.start.get().unwrap_or(&self.anchor.0)
     }
 
     /// The recorder the tasks write to.
@@ -183,6 +191,7 @@ impl<A: GatewayApi> Engine<A> {
 
     /// Runs every phase from `start`, then drains in-flight commands.
     pub async fn run(self: &Arc<Self>, start: Instant, abort: AbortSignal) -> LoadReport {
+        let _ = self.start.set(start);
         self.run_phases(start, abort).await
     }
 
@@ -392,7 +401,9 @@ impl<A: GatewayApi> Engine<A> {
                         .await
                 });
             }
-            Err(_) => self.recorder.dropped(key),
+            Err(_) => self
+                .recorder
+                .dropped(key, intended.saturating_duration_since(self.start())),
         }
     }
 
@@ -449,7 +460,8 @@ impl<A: GatewayApi> Engine<A> {
         let sent_at = match (sent.sent_at, &sent.result) {
             (Some(t), _) => t,
             (None, Err(ApiError::NoConnection)) => {
-                self.recorder.dropped_no_connection(key);
+                self.recorder
+                    .dropped_no_connection(key, intended.saturating_duration_since(self.start()));
                 return;
             }
             (None, Err(e)) => {
@@ -459,6 +471,8 @@ impl<A: GatewayApi> Engine<A> {
                     .sent(key, Instant::now().saturating_duration_since(intended));
                 self.recorder
                     .http_error(key, &format!("create: {}", error_kind(e)));
+                self.recorder
+                    .censored(key, Instant::now().saturating_duration_since(intended));
                 return;
             }
             (None, Ok(_)) => Instant::now(),
@@ -468,6 +482,7 @@ impl<A: GatewayApi> Engine<A> {
         let mut flight = InFlight {
             recorder: &self.recorder,
             key,
+            intended,
             polls: 0,
             settled: false,
         };
@@ -477,6 +492,8 @@ impl<A: GatewayApi> Engine<A> {
             Err(ApiError::Rejected { .. }) => {
                 flight.settled = true;
                 self.recorder.rejected(key);
+                self.recorder
+                    .censored(key, Instant::now().saturating_duration_since(intended));
                 return;
             }
             Err(e) => {
@@ -672,6 +689,7 @@ fn error_kind(e: &ApiError) -> String {
 struct InFlight<'a> {
     recorder: &'a Recorder,
     key: SeriesKey,
+    intended: Instant,
     polls: u64,
     settled: bool,
 }
@@ -680,6 +698,10 @@ impl InFlight<'_> {
     fn settle_error(&mut self, message: &str) {
         self.settled = true;
         self.recorder.http_error(self.key, message);
+        self.recorder.censored(
+            self.key,
+            Instant::now().saturating_duration_since(self.intended),
+        );
     }
 }
 
@@ -688,7 +710,9 @@ impl Drop for InFlight<'_> {
         if self.settled {
             self.recorder.polls(self.key, self.polls);
         } else {
-            self.recorder.unfinished(self.key, self.polls);
+            // Given up, or cancelled at the end of the run: censored now.
+            let censored = Instant::now().saturating_duration_since(self.intended);
+            self.recorder.unfinished(self.key, self.polls, censored);
         }
     }
 }

@@ -37,6 +37,7 @@ fn facts() -> RunFacts {
         },
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:00:10Z".into(),
+        generator: Default::default(),
         completion: CompletionInfo::default(),
     }
 }
@@ -287,7 +288,7 @@ fn warnings_flag_lag_drops_and_missed_rates() {
         );
     }
     r.planned(key);
-    r.dropped(key);
+    r.dropped(key, Duration::from_millis(5));
     let summary = build(&s, &r.snapshot(), &load(), facts());
     let all = summary.warnings.join("\n");
     assert!(all.contains("scheduling lag p99"), "{all}");
@@ -334,6 +335,7 @@ fn timeouts_retries_and_breakdown_reach_summary_and_table() {
                 gateway_time: Some(Duration::from_millis(service_ms - 5)),
                 via: crate::metrics::Detection::Event,
                 details: crate::metrics::Details {
+                    link_queue: None,
                     accept: Some(Duration::from_millis(2)),
                     dispatch: Some(Duration::from_micros(300)),
                     device: Some(Duration::from_millis(service_ms - 6)),

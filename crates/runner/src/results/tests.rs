@@ -70,6 +70,7 @@ fn facts(id: &str) -> RunFacts {
         },
         started_at: "2026-01-01T00:00:00.000000Z".into(),
         finished_at: "2026-01-01T00:00:15.000000Z".into(),
+        generator: Default::default(),
         completion: CompletionInfo::default(),
     }
 }
@@ -113,6 +114,7 @@ fn record(recorders: &[&Recorder], salt: u64, n: u64) {
                     gateway_time: Some(Duration::from_micros(ms * 900)),
                     via: Detection::Event,
                     details: Details {
+                        link_queue: None,
                         accept: Some(Duration::from_micros(300 + i % 50)),
                         dispatch: Some(Duration::from_micros(100 + i % 9)),
                         device: Some(Duration::from_micros(ms * 800)),
