@@ -53,7 +53,11 @@ async fn twice_the_capacity_drops_honestly_within_the_connection_bound() {
     eprintln!("{}", fleetbench_runner::render_table(&s));
     let c = &s.total.counts;
     assert_eq!(c.http_errors, 0, "no transport errors: {:?}", s.errors);
-    assert_eq!(c.planned, c.sent + c.dropped, "every unsent command is dropped");
+    assert_eq!(
+        c.planned,
+        c.sent + c.dropped,
+        "every unsent command is dropped"
+    );
     // Capacity 200/s of 400/s asked: about half is dropped (bounds allow for the start-up).
     assert!(c.dropped >= c.planned / 4, "{c:?}");
     assert!(c.sent >= c.planned / 4, "{c:?}");
@@ -65,5 +69,8 @@ async fn twice_the_capacity_drops_honestly_within_the_connection_bound() {
     assert!(s.errors.len() <= 5, "few error kinds: {:?}", s.errors);
     // The all-commands histogram counts the dropped ones too.
     let all = s.total.all_commands_ms.expect("all-commands latencies");
-    assert_eq!(all.count, c.completed + c.unfinished + c.rejected + c.dropped);
+    assert_eq!(
+        all.count,
+        c.completed + c.unfinished + c.rejected + c.dropped
+    );
 }

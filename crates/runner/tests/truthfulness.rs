@@ -231,7 +231,10 @@ async fn a_50ms_class_differs_from_a_0ms_class_by_50ms_within_a_quarter_millisec
                 .unwrap_or_else(|| panic!("no latencies for {label}"))
         };
         let (zero, fifty) = (row("read-zero"), row("read-fifty"));
-        assert!(zero.count >= 900 && fifty.count >= 900, "{zero:?} {fifty:?}");
+        assert!(
+            zero.count >= 900 && fifty.count >= 900,
+            "{zero:?} {fifty:?}"
+        );
         let diff = fifty.p50 - zero.p50;
         eprintln!(
             "try {attempt}: 0 ms class p50 {:.3} ms, 50 ms class p50 {:.3} ms, difference {diff:.3} ms; {}",
@@ -244,10 +247,15 @@ async fn a_50ms_class_differs_from_a_0ms_class_by_50ms_within_a_quarter_millisec
         );
         let mut miss = Vec::new();
         if (diff - 50.0).abs() > TIGHT_DIFF_TOLERANCE_MS {
-            miss.push(format!("difference {diff:.3} ms vs 50 ± {TIGHT_DIFF_TOLERANCE_MS}"));
+            miss.push(format!(
+                "difference {diff:.3} ms vs 50 ± {TIGHT_DIFF_TOLERANCE_MS}"
+            ));
         }
         if zero.p50 > TIGHT_BASE_P50_MS {
-            miss.push(format!("0 ms class p50 {:.3} > {TIGHT_BASE_P50_MS}", zero.p50));
+            miss.push(format!(
+                "0 ms class p50 {:.3} > {TIGHT_BASE_P50_MS}",
+                zero.p50
+            ));
         }
         if miss.is_empty() {
             passes += 1;
@@ -257,7 +265,10 @@ async fn a_50ms_class_differs_from_a_0ms_class_by_50ms_within_a_quarter_millisec
         if passes >= 2 {
             return;
         }
-        assert!(misses.len() <= 1, "more than one miss in three tries: {misses:#?}");
+        assert!(
+            misses.len() <= 1,
+            "more than one miss in three tries: {misses:#?}"
+        );
     }
     panic!("more than one miss in three tries: {misses:#?}");
 }

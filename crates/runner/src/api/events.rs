@@ -28,7 +28,7 @@ pub struct StatusEvent {
     pub at: Option<OffsetDateTime>,
     /// The target's whole record (`statuses[device_id]` of the command), carried by
     /// terminal events of gateways that send it: no detail request is then needed.
-    pub record: Option<DeviceStatus>,
+    pub record: Option<Box<DeviceStatus>>,
 }
 
 /// One item of the event stream, stamped with the runner's clock when it was read.
@@ -150,7 +150,8 @@ pub fn decode(event: &SseEvent, received: Instant) -> Option<EventItem> {
             let record = v
                 .get("record")
                 .filter(|r| r.is_object())
-                .and_then(|r| DeviceStatus::from_json(device_id, r).ok());
+                .and_then(|r| DeviceStatus::from_json(device_id, r).ok())
+                .map(Box::new);
             Some(EventItem::Status(
                 StatusEvent {
                     command_id: text("command_id")?.to_owned(),

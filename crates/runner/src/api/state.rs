@@ -199,7 +199,7 @@ impl CommandState {
     /// carries the target's whole `record` replaces the entry.
     pub fn apply(&mut self, event: &super::events::StatusEvent) {
         if let Some(record) = &event.record {
-            let mut record = record.clone();
+            let mut record = DeviceStatus::clone(record);
             record.device_id = event.device_id.clone();
             match self
                 .statuses
