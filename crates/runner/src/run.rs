@@ -14,7 +14,7 @@ use crate::abort::{AbortHandle, AbortSignal, abort_pair};
 use crate::api::{ApiError, GatewayApi, HttpGateway};
 use crate::embedded::{self, EmbeddedGateway};
 use crate::exec::body::rfc3339;
-use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport};
+use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport, Pacing};
 use crate::exit_status::{ExitStatus, apply_send_error_guard};
 use crate::metrics::Recorder;
 use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
@@ -146,6 +146,56 @@ pub enum RunError {
     /// `poll.mode = "events"`, but the target offers no usable event stream.
     #[error("poll.mode = \"events\": {0}")]
     NoEvents(String),
+    /// The pooled connections could not be opened before the first phase.
+    #[error("opening execution.connections = {connections} connections to the target: {source}")]
+    Connections {
+        /// How many were asked for.
+        connections: usize,
+        /// Why not.
+        source: ApiError,
+    },
+    /// The process may not open enough files for the run.
+    #[error(
+        "the open-file limit (RLIMIT_NOFILE soft limit {limit}, hard limit {hard}) is below the {need} files this run needs ({detail}); raise it (e.g. `ulimit -n {need}`) or lower execution.connections or the fleet size"
+    )]
+    FileLimit {
+        /// The soft limit in force.
+        limit: u64,
+        /// The hard limit.
+        hard: u64,
+        /// What the run needs.
+        need: u64,
+        /// How `need` was counted.
+        detail: String,
+    },
+}
+
+/// Files the runner itself keeps open besides sockets (binaries, logs, the run directory,
+/// the runtime's own descriptors), and the margin for set-up requests.
+pub const FILE_MARGIN: u64 = 128;
+
+/// Checks (after raising the soft limit to the hard limit) that the process may open the
+/// pooled connections, the event stream, the fleet's sockets and, embedded, the gateway's
+/// side of each connection.
+fn check_file_budget(scenario: &Scenario, embedded: bool) -> Result<(), RunError> {
+    let Ok(limit) = fleetbench_fleet::limits::raise_open_file_limit() else {
+        return Ok(()); // no limit to read: binding will say what fails
+    };
+    let connections = scenario.execution.connections as u64 + 1;
+    let sockets = (scenario.fleet.device_count() + scenario.fleet.sub_device_count()) as u64;
+    let gateway = if embedded { connections + 2 } else { 0 };
+    let need = connections + sockets + gateway + FILE_MARGIN;
+    if need > limit.soft {
+        return Err(RunError::FileLimit {
+            limit: limit.soft,
+            hard: limit.hard,
+            need,
+            detail: format!(
+                "{connections} HTTP connections (execution.connections + the event stream), {sockets} fleet UDP sockets, {gateway} for the embedded gateway's side, {FILE_MARGIN} spare"
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl RunError {
@@ -191,6 +241,8 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         }
     }
     let mut abort = options.abort.clone().unwrap_or_else(AbortSignal::never);
+    let embedded_target = options.target.is_none() && matches!(scenario.target, Target::Embedded);
+    check_file_budget(&scenario, embedded_target)?;
 
     let (run_dir, run_id) = if let (true, Some(dir)) = (options.write_files, &options.run_dir) {
         (Some(exact_run_dir(dir)?), dir_name(dir))
@@ -343,11 +395,10 @@ async fn run_with_fleet(
             reason = abort.aborted() => return Err(RunError::Aborted(reason)),
         }
     }
-    let pool = scenario.execution.max_in_flight.min(4096);
     let api = HttpGateway::new(
         &target.url,
         &target.token,
-        pool,
+        scenario.execution.connections,
         scenario.execution.request_timeout,
     )?;
     let left = setup_deadline
@@ -380,14 +431,24 @@ async fn run_with_fleet(
     }
     let scenario = &scenario;
     let (hub, mut completion) = open_events(&api, scenario.poll.mode).await?;
+    // Every pooled connection is opened (and so checked) before the first phase.
+    api.open_connections()
+        .await
+        .map_err(|source| RunError::Connections {
+            connections: scenario.execution.connections,
+            source,
+        })?;
+    let pool_stats = api.pool_stats();
     let recorder = Recorder::new();
-    let engine = Engine::with_events(
+    let cpu_before = crate::exec::cpu::process_cpu();
+    let engine = Engine::with_pacing(
         api,
         scenario.clone(),
         plan,
         directory,
         recorder.clone(),
         hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
+        Pacing::Precise,
     );
     let start = Instant::now() + START_LEAD;
     let started_wall = SystemTime::now() + START_LEAD;
@@ -426,7 +487,8 @@ async fn run_with_fleet(
     if let Some(e) = timeline_error {
         tracing::warn!("the interval histogram log is incomplete: {e}");
     }
-    let metrics = recorder.snapshot();
+    let mut metrics = recorder.snapshot();
+    metrics.censor_dropped(load.total);
     if let Some((hub, task)) = hub {
         let stats = hub.stats();
         completion.events_received = stats.events.load(Ordering::Relaxed);
@@ -445,6 +507,16 @@ async fn run_with_fleet(
         started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
         finished_at: rfc3339(time::OffsetDateTime::now_utc()),
         completion,
+        generator: report::GeneratorFacts {
+            runner_cpu: cpu_before
+                .zip(crate::exec::cpu::process_cpu())
+                .map(|(a, b)| b.saturating_sub(a)),
+            generator_cpu: load.generator_cpu,
+            wall: load.total,
+            open_wall: open_phase_wall(scenario, &load),
+            connections: scenario.execution.connections,
+            peak_open_connections: pool_stats.as_ref().map(|s| s.peak.load(Ordering::Relaxed)),
+        },
     };
     let mut summary = report::build(scenario, &metrics, &load, facts);
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -481,6 +553,17 @@ async fn run_with_fleet(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// How long the open-model phases ran (what the generator thread was busy for).
+fn open_phase_wall(scenario: &Scenario, load: &LoadReport) -> Duration {
+    scenario
+        .phases
+        .iter()
+        .zip(&load.phases)
+        .filter(|(p, _)| p.load.is_open())
+        .map(|(_, t)| t.ended.saturating_sub(t.started))
+        .sum()
 }
 
 /// How often `abort_on_fail` rules are checked during the run.

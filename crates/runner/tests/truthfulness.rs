@@ -156,3 +156,119 @@ async fn a_20ms_device_measures_20ms_plus_the_base_overhead() {
     assert_eq!(s.total.counts.completed_via_event, 0);
     assert!(s.total.counts.poll_requests >= 500);
 }
+
+/// Issue 8's bounds: a 0 ms and a 50 ms fixed-delay class at 200 commands/s (1,000 samples
+/// per class) differ by 50 ms ± [`TIGHT_DIFF_TOLERANCE_MS`] at p50, and the 0 ms class
+/// measures at most [`TIGHT_BASE_P50_MS`] at p50 end to end. Every try is printed; at most
+/// one miss in three tries is allowed.
+const TIGHT_DIFF_TOLERANCE_MS: f64 = 0.25;
+/// See [`TIGHT_DIFF_TOLERANCE_MS`].
+const TIGHT_BASE_P50_MS: f64 = 0.6;
+
+fn tight_scenario() -> Scenario {
+    let text = r#"
+name = "truth-tight"
+seed = 12
+duration = "10s"
+load = { model = "constant", rate = 200 }
+
+[fleet]
+registration_spread = "1s"
+registration_timeout = "30s"
+
+[[fleet.classes]]
+name = "zero"
+count = 1000
+profile = { delay = { distribution = "fixed", value = "0ms" } }
+
+[[fleet.classes]]
+name = "fifty"
+count = 1000
+profile = { delay = { distribution = "fixed", value = "50ms" } }
+
+[poll]
+mode = "events"
+
+[[commands]]
+label = "read-zero"
+command_type = "lwm2m_request"
+type = "read"
+endpoint = "/3/0/0"
+timeout = "5s"
+targets = { class = "zero" }
+
+[[commands]]
+label = "read-fifty"
+command_type = "lwm2m_request"
+type = "read"
+endpoint = "/3/0/0"
+timeout = "5s"
+targets = { class = "fifty" }
+"#;
+    Scenario::from_str(text, "truth-tight.toml").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 8 bounds: needs the fleet's exact delays (brief B); run with --ignored"]
+async fn a_50ms_class_differs_from_a_0ms_class_by_50ms_within_a_quarter_millisecond() {
+    let mut misses = Vec::new();
+    let mut passes = 0;
+    for attempt in 1..=3 {
+        let options = RunOptions {
+            write_files: false,
+            ..RunOptions::default()
+        };
+        let s = tokio::time::timeout(Duration::from_secs(120), run(tight_scenario(), options))
+            .await
+            .expect("the run is bounded")
+            .unwrap_or_else(|e| panic!("run failed: {e}"))
+            .summary;
+        let row = |label: &str| {
+            s.rows
+                .iter()
+                .find(|r| r.command.as_deref() == Some(label))
+                .and_then(|r| r.latency_ms)
+                .unwrap_or_else(|| panic!("no latencies for {label}"))
+        };
+        let (zero, fifty) = (row("read-zero"), row("read-fifty"));
+        assert!(
+            zero.count >= 900 && fifty.count >= 900,
+            "{zero:?} {fifty:?}"
+        );
+        let diff = fifty.p50 - zero.p50;
+        eprintln!(
+            "try {attempt}: 0 ms class p50 {:.3} ms, 50 ms class p50 {:.3} ms, difference {diff:.3} ms; {}",
+            zero.p50,
+            fifty.p50,
+            fleetbench_runner::render_table(&s)
+                .lines()
+                .find(|l| l.starts_with("generator:"))
+                .unwrap_or("")
+        );
+        let mut miss = Vec::new();
+        if (diff - 50.0).abs() > TIGHT_DIFF_TOLERANCE_MS {
+            miss.push(format!(
+                "difference {diff:.3} ms vs 50 ± {TIGHT_DIFF_TOLERANCE_MS}"
+            ));
+        }
+        if zero.p50 > TIGHT_BASE_P50_MS {
+            miss.push(format!(
+                "0 ms class p50 {:.3} > {TIGHT_BASE_P50_MS}",
+                zero.p50
+            ));
+        }
+        if miss.is_empty() {
+            passes += 1;
+        } else {
+            misses.push(miss.join("; "));
+        }
+        if passes >= 2 {
+            return;
+        }
+        assert!(
+            misses.len() <= 1,
+            "more than one miss in three tries: {misses:#?}"
+        );
+    }
+    panic!("more than one miss in three tries: {misses:#?}");
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::state::{Status, parse_time};
+use super::state::{DeviceStatus, Status, parse_time};
 
 /// Longest SSE line (and event) accepted; a longer one breaks the stream.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -26,6 +26,9 @@ pub struct StatusEvent {
     pub status_message: Option<String>,
     /// When it changed (gateway clock).
     pub at: Option<OffsetDateTime>,
+    /// The target's whole record (`statuses[device_id]` of the command), carried by
+    /// terminal events of gateways that send it: no detail request is then needed.
+    pub record: Option<Box<DeviceStatus>>,
 }
 
 /// One item of the event stream, stamped with the runner's clock when it was read.
@@ -143,13 +146,20 @@ pub fn decode(event: &SseEvent, received: Instant) -> Option<EventItem> {
         "status" => {
             let v: serde_json::Value = serde_json::from_str(&event.data).ok()?;
             let text = |k: &str| v.get(k).and_then(|x| x.as_str());
+            let device_id = text("device_id")?;
+            let record = v
+                .get("record")
+                .filter(|r| r.is_object())
+                .and_then(|r| DeviceStatus::from_json(device_id, r).ok())
+                .map(Box::new);
             Some(EventItem::Status(
                 StatusEvent {
                     command_id: text("command_id")?.to_owned(),
-                    device_id: text("device_id")?.to_owned(),
+                    device_id: device_id.to_owned(),
                     status: Status::parse(text("status")?),
                     status_message: text("status_message").map(str::to_owned),
                     at: text("at").and_then(parse_time),
+                    record,
                 },
                 received,
             ))

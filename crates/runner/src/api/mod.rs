@@ -3,6 +3,7 @@
 
 pub mod events;
 mod http;
+pub mod pool;
 mod state;
 
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 pub use events::{EventItem, EventReceiver, StatusEvent};
 pub use http::HttpGateway;
+pub use pool::PoolStats;
 pub use state::{CommandState, DevicePage, DeviceRecord, DeviceStatus, Status};
 
 /// Why a gateway request failed.
@@ -38,6 +40,18 @@ pub enum ApiError {
     /// The body was not the expected JSON.
     #[error("unexpected response body: {0}")]
     Decode(String),
+    /// No connection of the bounded pool became free in time: nothing was sent.
+    #[error("no free connection in time")]
+    NoConnection,
+}
+
+/// What one create request did.
+#[derive(Debug)]
+pub struct Sent {
+    /// When the request was handed to a connection (`None`: it never was).
+    pub sent_at: Option<tokio::time::Instant>,
+    /// The stored command, or why not.
+    pub result: Result<CommandState, ApiError>,
 }
 
 /// The gateway operations the runner needs.
@@ -48,6 +62,25 @@ pub trait GatewayApi: Send + Sync + 'static {
         device_id: &str,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<CommandState, ApiError>> + Send;
+
+    /// Like [`GatewayApi::create_command`], but over a connection obtained by
+    /// `connection_by` (else [`ApiError::NoConnection`] and nothing sent), stamping when the
+    /// request was handed to the connection. The default stamps just before the create.
+    fn send_command(
+        &self,
+        device_id: &str,
+        body: &serde_json::Value,
+        connection_by: tokio::time::Instant,
+    ) -> impl Future<Output = Sent> + Send {
+        let _ = connection_by;
+        async move {
+            let sent_at = tokio::time::Instant::now();
+            Sent {
+                sent_at: Some(sent_at),
+                result: self.create_command(device_id, body).await,
+            }
+        }
+    }
 
     /// `GET /gateway_commands/{id}`.
     fn get_command(&self, id: &str) -> impl Future<Output = Result<CommandState, ApiError>> + Send;
@@ -75,10 +108,16 @@ pub trait GatewayApi: Send + Sync + 'static {
         }
     }
 
-    /// Subscribes to `GET /gateway_commands/events` (status changes as server-sent events).
+    /// Subscribes to `GET /gateway_commands/events?terminal_only=true` (terminal status
+    /// changes as server-sent events; without the parameter when the gateway refuses it).
     /// `Ok(None)` when the gateway does not offer it (404, 405, 501 or not an event stream):
     /// the runner then polls.
     fn open_events(&self) -> impl Future<Output = Result<Option<EventReceiver>, ApiError>> + Send {
         async { Ok(None) }
+    }
+
+    /// Connection counters, when the client keeps a bounded pool.
+    fn pool_stats(&self) -> Option<std::sync::Arc<PoolStats>> {
+        None
     }
 }

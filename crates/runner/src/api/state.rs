@@ -53,6 +53,57 @@ pub struct DeviceStatus {
     pub attempts: Vec<AttemptRecord>,
     /// `transitions`, when the gateway reports them.
     pub transitions: Vec<TransitionRecord>,
+    /// The entry is the gateway's whole record (read over HTTP, or carried by a terminal
+    /// event's `record`), not only a status change applied from an event.
+    pub full: bool,
+}
+
+/// How a failed target failed, as far as the runner can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailKind {
+    /// Not a timeout.
+    Fail,
+    /// The attempt (or command) deadline passed.
+    Timeout,
+    /// The device never answered at the CoAP layer (a kind of timeout).
+    NoAnswer,
+}
+
+/// How a terminal command ended and how that was classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Some target ended with an attempt outcome `no_answer` (the outcome is then
+    /// `timeout`).
+    pub no_answer: bool,
+    /// Some failed target carried no typed attempt outcome: it was classified from its
+    /// `status_message` text.
+    pub from_text: bool,
+}
+
+impl DeviceStatus {
+    /// How this (failed) target failed: from its last attempt's typed `outcome` when the
+    /// gateway reports attempts, else from the message text (`true` in the second field).
+    pub fn fail_kind(&self) -> (FailKind, bool) {
+        match self.attempts.last().map(|a| a.outcome.as_str()) {
+            Some("timeout") => (FailKind::Timeout, false),
+            Some("no_answer") => (FailKind::NoAnswer, false),
+            Some("fail" | "success") => (FailKind::Fail, false),
+            _ => {
+                let timeout = self
+                    .status_message
+                    .as_deref()
+                    .is_some_and(is_timeout_message);
+                let kind = if timeout {
+                    FailKind::Timeout
+                } else {
+                    FailKind::Fail
+                };
+                (kind, true)
+            }
+        }
+    }
 }
 
 /// One entry of `statuses[*].attempts`.
@@ -62,7 +113,10 @@ pub struct AttemptRecord {
     pub started_at: Option<OffsetDateTime>,
     /// When it ended (gateway clock).
     pub ended_at: Option<OffsetDateTime>,
-    /// `success`, `fail` or `timeout` (as reported).
+    /// When the request was first transmitted to the device, after any wait for the
+    /// device's link (NSTART, exclusive sections); gateway clock.
+    pub transmitted_at: Option<OffsetDateTime>,
+    /// `success`, `fail`, `timeout` or `no_answer` (as reported).
     pub outcome: String,
 }
 
@@ -91,27 +145,42 @@ pub struct CommandState {
 
 impl CommandState {
     /// `Some(outcome)` once every status is `success` or `fail`: success when all succeeded,
-    /// timeout when a failure message reports a timeout, fail otherwise.
+    /// timeout when a failed target timed out or got no answer, fail otherwise.
     pub fn outcome(&self) -> Option<Outcome> {
+        self.classify().map(|c| c.outcome)
+    }
+
+    /// Like [`CommandState::outcome`], with how the outcome was classified.
+    pub fn classify(&self) -> Option<Classified> {
         if self.statuses.is_empty() {
             return None;
         }
-        let mut outcome = Outcome::Success;
+        let mut c = Classified {
+            outcome: Outcome::Success,
+            no_answer: false,
+            from_text: false,
+        };
         for s in &self.statuses {
             match s.status {
                 Status::Success => {}
                 Status::Fail => {
-                    let timeout = s.status_message.as_deref().is_some_and(is_timeout_message);
-                    if timeout {
-                        outcome = Outcome::Timeout;
-                    } else if outcome == Outcome::Success {
-                        outcome = Outcome::Fail;
+                    let (kind, from_text) = s.fail_kind();
+                    c.from_text |= from_text;
+                    match kind {
+                        FailKind::Timeout | FailKind::NoAnswer => {
+                            c.outcome = Outcome::Timeout;
+                            c.no_answer |= kind == FailKind::NoAnswer;
+                        }
+                        FailKind::Fail if c.outcome == Outcome::Success => {
+                            c.outcome = Outcome::Fail;
+                        }
+                        FailKind::Fail => {}
                     }
                 }
                 _ => return None,
             }
         }
-        Some(outcome)
+        Some(c)
     }
 
     /// Gateway-side execution time: latest status change − creation, when both are known.
@@ -126,8 +195,22 @@ impl CommandState {
         }
     }
 
-    /// Applies a status event of this command (an unknown device is added).
+    /// Applies a status event of this command (an unknown device is added). An event that
+    /// carries the target's whole `record` replaces the entry.
     pub fn apply(&mut self, event: &super::events::StatusEvent) {
+        if let Some(record) = &event.record {
+            let mut record = DeviceStatus::clone(record);
+            record.device_id = event.device_id.clone();
+            match self
+                .statuses
+                .iter_mut()
+                .find(|s| s.device_id == event.device_id)
+            {
+                Some(entry) => *entry = record,
+                None => self.statuses.push(record),
+            }
+            return;
+        }
         match self
             .statuses
             .iter_mut()
@@ -136,6 +219,7 @@ impl CommandState {
             Some(entry) => {
                 entry.status = event.status.clone();
                 entry.status_message = event.status_message.clone();
+                entry.full = false;
                 if event.at.is_some() {
                     entry.updated_at = event.at;
                 }
@@ -147,6 +231,7 @@ impl CommandState {
                 updated_at: event.at,
                 attempts: Vec::new(),
                 transitions: Vec::new(),
+                full: false,
             }),
         }
     }
@@ -167,30 +252,7 @@ impl CommandState {
             None | Some(serde_json::Value::Null) => {}
             Some(serde_json::Value::Object(map)) => {
                 for (device_id, entry) in map {
-                    let status = entry
-                        .get("status")
-                        .and_then(|v| v.as_str())
-                        .ok_or_else(|| {
-                            ApiError::Decode(format!(
-                                "statuses.{device_id} without a string `status`"
-                            ))
-                        })?;
-                    let updated_at = entry
-                        .get("updated_at")
-                        .and_then(|v| v.as_str())
-                        .and_then(parse_time)
-                        .or_else(|| last_transition(entry));
-                    statuses.push(DeviceStatus {
-                        device_id: device_id.clone(),
-                        status: Status::parse(status),
-                        status_message: entry
-                            .get("status_message")
-                            .and_then(|v| v.as_str())
-                            .map(str::to_owned),
-                        updated_at,
-                        attempts: attempts(entry),
-                        transitions: transitions(entry),
-                    });
+                    statuses.push(DeviceStatus::from_json(device_id, entry)?);
                 }
             }
             Some(other) => {
@@ -207,6 +269,35 @@ impl CommandState {
     }
 }
 
+impl DeviceStatus {
+    /// Decodes one `statuses` entry (a target's record) keyed `device_id`.
+    pub fn from_json(device_id: &str, entry: &serde_json::Value) -> Result<Self, ApiError> {
+        let status = entry
+            .get("status")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                ApiError::Decode(format!("statuses.{device_id} without a string `status`"))
+            })?;
+        let updated_at = entry
+            .get("updated_at")
+            .and_then(|v| v.as_str())
+            .and_then(parse_time)
+            .or_else(|| last_transition(entry));
+        Ok(DeviceStatus {
+            device_id: device_id.to_owned(),
+            status: Status::parse(status),
+            status_message: entry
+                .get("status_message")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            updated_at,
+            attempts: attempts(entry),
+            transitions: transitions(entry),
+            full: true,
+        })
+    }
+}
+
 fn attempts(entry: &serde_json::Value) -> Vec<AttemptRecord> {
     let Some(items) = entry.get("attempts").and_then(|v| v.as_array()) else {
         return Vec::new();
@@ -219,6 +310,7 @@ fn attempts(entry: &serde_json::Value) -> Vec<AttemptRecord> {
             AttemptRecord {
                 started_at: time("started_at"),
                 ended_at: time("ended_at"),
+                transmitted_at: time("transmitted_at"),
                 outcome: a
                     .get("outcome")
                     .and_then(|v| v.as_str())

@@ -1,5 +1,6 @@
 //! What a command's final state tells beyond its outcome: attempts, and the breakdown of its
-//! latency into accept, dispatch, device and report (when the gateway reports timestamps).
+//! latency into accept, dispatch, link_queue, device and report (when the gateway reports
+//! timestamps).
 
 use std::time::Duration;
 
@@ -41,11 +42,22 @@ fn started_at(s: &DeviceStatus) -> Option<OffsetDateTime> {
         })
 }
 
+/// When the first attempt's request was first transmitted to the device (after NSTART and
+/// exclusive-section waits), when the gateway reports it.
+fn transmitted_at(s: &DeviceStatus) -> Option<OffsetDateTime> {
+    let first = s
+        .attempts
+        .iter()
+        .filter(|a| a.started_at.is_some())
+        .min_by_key(|a| a.started_at)?;
+    first.transmitted_at
+}
+
 fn attempt_outcome(text: &str) -> Option<Outcome> {
     match text {
         "success" => Some(Outcome::Success),
         "fail" => Some(Outcome::Fail),
-        "timeout" => Some(Outcome::Timeout),
+        "timeout" | "no_answer" => Some(Outcome::Timeout),
         _ => None,
     }
 }
@@ -92,7 +104,13 @@ pub fn details(state: &CommandState, accept: Option<Duration>, seen: OffsetDateT
         && let Some(started) = started_at(last)
     {
         d.dispatch = span(created, started);
-        d.device = span(started, done);
+        match transmitted_at(last) {
+            Some(sent) => {
+                d.link_queue = span(started, sent);
+                d.device = span(sent, done);
+            }
+            None => d.device = span(started, done),
+        }
     }
     match span(done, seen) {
         Some(gap) => d.report = Some(gap),
@@ -137,6 +155,43 @@ mod tests {
                 (Outcome::Success, Duration::from_millis(28)),
             ]
         );
+    }
+
+    #[test]
+    fn transmission_time_splits_link_queue_from_device() {
+        let v = json!({"_id": "c", "created_at": "1970-01-01T00:00:00.000000Z", "statuses": {"d": {
+            "status": "fail",
+            "attempts": [{"started_at": "1970-01-01T00:00:00.001000Z", "transmitted_at": "1970-01-01T00:00:00.004000Z",
+                          "ended_at": "1970-01-01T00:00:00.010000Z", "outcome": "no_answer"}],
+            "transitions": [{"status": "sent", "at": "1970-01-01T00:00:00.000000Z"}, {"status": "fail", "at": "1970-01-01T00:00:00.010000Z"}]}}});
+        let s = CommandState::from_json(&v).unwrap();
+        let d = details(&s, None, at(10_500));
+        assert_eq!(d.dispatch, Some(Duration::from_millis(1)));
+        assert_eq!(d.link_queue, Some(Duration::from_millis(3)));
+        assert_eq!(d.device, Some(Duration::from_millis(6)));
+        let c = s.classify().unwrap();
+        assert_eq!(c.outcome, Outcome::Timeout);
+        assert!(
+            c.no_answer && !c.from_text,
+            "typed outcome, not message text"
+        );
+    }
+
+    #[test]
+    fn without_typed_outcomes_the_message_text_classifies_and_says_so() {
+        let v = json!({"_id": "c", "statuses": {"d": {"status": "fail", "status_message": "request timed out"}}});
+        let c = CommandState::from_json(&v).unwrap().classify().unwrap();
+        assert_eq!(c.outcome, Outcome::Timeout);
+        assert!(c.from_text);
+        let v = json!({"_id": "c", "statuses": {"d": {"status": "fail", "status_message": "timeout in the text",
+            "attempts": [{"outcome": "fail"}]}}});
+        let c = CommandState::from_json(&v).unwrap().classify().unwrap();
+        assert_eq!(
+            c.outcome,
+            Outcome::Fail,
+            "the typed outcome wins over the words"
+        );
+        assert!(!c.from_text);
     }
 
     #[test]

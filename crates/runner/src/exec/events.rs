@@ -17,6 +17,37 @@ pub const MAX_EARLY_COMMANDS: usize = 65_536;
 /// Most events kept per command; beyond, the command re-reads its state over HTTP.
 pub const MAX_EVENTS_PER_COMMAND: usize = 256;
 
+/// Re-reads per second after events were lost (`lagged`): the waiting commands re-read
+/// their state one after the other at this rate instead of all at once.
+pub const RESYNC_RATE: u32 = 1000;
+
+/// Hands out re-read slots at a fixed rate (a token bucket of depth one), so that a
+/// `lagged` event does not make every waiting command poll at once.
+#[derive(Debug)]
+pub struct ResyncLimiter {
+    next: Mutex<Option<Instant>>,
+    interval: std::time::Duration,
+}
+
+impl ResyncLimiter {
+    /// At most `per_second` slots per second.
+    pub fn new(per_second: u32) -> ResyncLimiter {
+        ResyncLimiter {
+            next: Mutex::new(None),
+            interval: std::time::Duration::from_secs(1) / per_second.max(1),
+        }
+    }
+
+    /// Reserves the next free slot: when the caller may re-read.
+    pub fn reserve(&self) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let slot = next.map_or(now, |n| n.max(now));
+        *next = Some(slot + self.interval);
+        slot
+    }
+}
+
 /// A status event and when the runner read it.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -249,6 +280,7 @@ mod tests {
                 status,
                 status_message: None,
                 at: None,
+                record: None,
             },
             Instant::now(),
         )
@@ -287,6 +319,22 @@ mod tests {
             hub.lock().slots.len(),
             1,
             "only the unclaimed `other` is left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resync_slots_are_spread_at_the_rate() {
+        let limiter = ResyncLimiter::new(1000);
+        let t0 = Instant::now();
+        let slots: Vec<Instant> = (0..5).map(|_| limiter.reserve()).collect();
+        for (i, s) in slots.iter().enumerate() {
+            assert_eq!(*s - t0, std::time::Duration::from_millis(i as u64));
+        }
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        assert_eq!(
+            limiter.reserve(),
+            Instant::now(),
+            "an idle bucket is free at once"
         );
     }
 

@@ -1,22 +1,29 @@
 //! Load generation (open model, like wrk2) and completion detection.
 //!
-//! The scheduler waits until each intended send time and launches the command as its own
-//! task. When `max_in_flight` commands are already in flight the command is counted
-//! `dropped`; it is never silently delayed. Latency is measured from the intended send time,
-//! service time from the actual send, and the difference (scheduling lag) is recorded too.
+//! The generator waits until each intended send time (on its own OS thread with a
+//! high-resolution wait, see [`pacer`]) and launches the command as its own task on the I/O
+//! runtime. When `max_in_flight` commands are already in flight, or no pooled connection is
+//! free within [`CONNECTION_WAIT`] of the intended time, the command is counted `dropped`;
+//! it is never silently delayed beyond that. Latency is measured from the intended send
+//! time, service time from the moment the request was handed to a connection, and the
+//! difference (scheduling lag) is recorded too.
 
 pub mod body;
+pub mod cpu;
 pub mod details;
 pub mod directory;
 pub mod events;
+pub mod pacer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::abort::AbortSignal;
 use crate::api::{ApiError, CommandState, GatewayApi};
@@ -30,6 +37,20 @@ pub use events::EventHub;
 pub const MAX_CONSECUTIVE_POLL_ERRORS: u32 = 10;
 /// `timeout` assumed for commands that give none (the gateway's default).
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after its intended send time an open-model command may wait for a free pooled
+/// connection; past that it is counted `dropped` (the generator, or the target, is
+/// saturated). Closed-model workers wait up to the request timeout.
+pub const CONNECTION_WAIT: Duration = Duration::from_millis(10);
+
+/// How the open-model generator waits for intended send times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Its own OS thread with a sleep-then-spin wait (real runs).
+    Precise,
+    /// tokio's timer on the I/O runtime (millisecond resolution; for tests under tokio's
+    /// paused clock).
+    Tokio,
+}
 
 /// Everything the command tasks share.
 #[derive(Debug)]
@@ -43,6 +64,15 @@ pub struct Engine<A> {
     give_up: Vec<Duration>,
     in_flight: Arc<Semaphore>,
     events: Option<Arc<EventHub>>,
+    pacing: Pacing,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+    /// Spreads re-reads after lost events over time.
+    resync: events::ResyncLimiter,
+    /// CPU time of the generator thread(s), in ns.
+    generator_cpu_ns: AtomicU64,
+    /// The run start, once [`Engine::run`] was called.
+    start: std::sync::OnceLock<Instant>,
     /// The same moment on the runner's monotonic clock and on the wall clock, to compare
     /// runner instants with gateway timestamps.
     anchor: (Instant, time::OffsetDateTime),
@@ -68,6 +98,9 @@ pub struct LoadReport {
     pub cancelled_in_drain: usize,
     /// Time from the run start to the end of the drain.
     pub total: Duration,
+    /// CPU time of the open-model generator thread (`None`: not measured, or no open-model
+    /// phase ran).
+    pub generator_cpu: Option<Duration>,
 }
 
 impl<A: GatewayApi> Engine<A> {
@@ -93,6 +126,27 @@ impl<A: GatewayApi> Engine<A> {
         recorder: Recorder,
         events: Option<Arc<EventHub>>,
     ) -> Arc<Self> {
+        Self::with_pacing(
+            api,
+            scenario,
+            plan,
+            directory,
+            recorder,
+            events,
+            Pacing::Tokio,
+        )
+    }
+
+    /// Like [`Engine::with_events`], pacing open-model phases as `pacing` says.
+    pub fn with_pacing(
+        api: A,
+        scenario: Scenario,
+        plan: Plan,
+        directory: Directory,
+        recorder: Recorder,
+        events: Option<Arc<EventHub>>,
+        pacing: Pacing,
+    ) -> Arc<Self> {
         let bodies = scenario.commands.iter().map(body::base_body).collect();
         let give_up = scenario
             .commands
@@ -115,8 +169,19 @@ impl<A: GatewayApi> Engine<A> {
             give_up,
             in_flight,
             events,
+            pacing,
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            resync: events::ResyncLimiter::new(events::RESYNC_RATE),
+            generator_cpu_ns: AtomicU64::new(0),
+            start: std::sync::OnceLock::new(),
             anchor: (Instant::now(), time::OffsetDateTime::now_utc()),
         })
+    }
+
+    /// When the run started (set by [`Engine::run`]).
+    fn start(&self) -> Instant {
+        *self.start.get().unwrap_or(&self.anchor.0)
     }
 
     /// The recorder the tasks write to.
@@ -126,22 +191,24 @@ impl<A: GatewayApi> Engine<A> {
 
     /// Runs every phase from `start`, then drains in-flight commands.
     pub async fn run(self: &Arc<Self>, start: Instant, abort: AbortSignal) -> LoadReport {
+        let _ = self.start.set(start);
         self.run_phases(start, abort).await
     }
 
     async fn run_phases(self: &Arc<Self>, start: Instant, mut abort: AbortSignal) -> LoadReport {
-        let mut tasks: JoinSet<()> = JoinSet::new();
         let mut phases = Vec::new();
         let mut aborted = None;
+        let mut paced_on_thread = false;
         'phases: for (index, phase) in self.plan.phases().iter().enumerate() {
             let phase_start = start + phase.start;
-            let phase_end = phase_start + phase.duration;
+            let phase_end = pacer::saturating_add(phase_start.into_std(), phase.duration);
+            let phase_end = Instant::from_std(phase_end);
             tokio::select! {
                 _ = tokio::time::sleep_until(phase_start) => {}
                 reason = abort.aborted() => { aborted = Some(reason); break 'phases; }
             }
             let started = Instant::now().saturating_duration_since(start);
-            match &phase.load {
+            let stopped = match &phase.load {
                 LoadModel::Closed {
                     concurrency,
                     think_time,
@@ -149,28 +216,27 @@ impl<A: GatewayApi> Engine<A> {
                     for worker in 0..*concurrency {
                         let engine = Arc::clone(self);
                         let think = *think_time;
-                        tasks.spawn(async move {
+                        self.spawn(async move {
                             engine
                                 .closed_worker(index, worker as u64, phase_end, think)
                                 .await
                         });
                     }
+                    None
                 }
-                _ => {
-                    for planned in self.plan.phase_commands(index) {
-                        let intended = start + planned.at;
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(intended) => {}
-                            reason = abort.aborted() => {
-                                aborted = Some(reason);
-                                phases.push(PhaseTiming { started, ended: Instant::now().saturating_duration_since(start) });
-                                break 'phases;
-                            }
-                        }
-                        while tasks.try_join_next().is_some() {}
-                        self.launch(&mut tasks, index, intended, planned.command, planned.target);
-                    }
+                _ if self.pacing == Pacing::Precise => {
+                    paced_on_thread = true;
+                    self.pace_on_thread(index, start, &mut abort).await
                 }
+                _ => self.pace_on_runtime(index, start, &mut abort).await,
+            };
+            if let Some(reason) = stopped {
+                aborted = Some(reason);
+                phases.push(PhaseTiming {
+                    started,
+                    ended: Instant::now().saturating_duration_since(start),
+                });
+                break 'phases;
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(phase_end) => {}
@@ -185,23 +251,125 @@ impl<A: GatewayApi> Engine<A> {
                 ended: Instant::now().saturating_duration_since(start),
             });
         }
-        let mut cancelled_in_drain = 0;
+        self.tasks.close();
         if aborted.is_none() {
-            let drain = async { while tasks.join_next().await.is_some() {} };
             tokio::select! {
-                _ = drain => {}
+                () = self.tasks.wait() => {}
                 _ = tokio::time::sleep(self.scenario.execution.drain_timeout) => {}
                 reason = abort.aborted() => aborted = Some(reason),
             }
         }
-        cancelled_in_drain += tasks.len();
+        let cancelled_in_drain = self.tasks.len();
         // Cancelled tasks record themselves as unfinished when dropped.
-        tasks.shutdown().await;
+        self.cancel.cancel();
+        self.tasks.wait().await;
         LoadReport {
             phases,
             aborted,
             cancelled_in_drain,
             total: Instant::now().saturating_duration_since(start),
+            generator_cpu: paced_on_thread
+                .then(|| Duration::from_nanos(self.generator_cpu_ns.load(Ordering::Relaxed))),
+        }
+    }
+
+    /// Spawns a command task (or closed worker) on the current runtime, cancellable at the
+    /// end of the drain.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.spawn_on(&tokio::runtime::Handle::current(), task);
+    }
+
+    fn spawn_on(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn_on(
+            async move {
+                tokio::select! {
+                    () = task => {}
+                    () = cancel.cancelled() => {}
+                }
+            },
+            runtime,
+        );
+    }
+
+    /// Paces one open-model phase with tokio's timer: `Some(reason)` when aborted.
+    async fn pace_on_runtime(
+        self: &Arc<Self>,
+        index: usize,
+        start: Instant,
+        abort: &mut AbortSignal,
+    ) -> Option<String> {
+        let runtime = tokio::runtime::Handle::current();
+        for planned in self.plan.phase_commands(index) {
+            let intended = Instant::from_std(pacer::saturating_add(start.into_std(), planned.at));
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended) => {}
+                reason = abort.aborted() => return Some(reason),
+            }
+            self.launch(&runtime, index, intended, planned.command, planned.target);
+        }
+        None
+    }
+
+    /// Paces one open-model phase on a dedicated OS thread with a high-resolution wait
+    /// (see [`pacer`]); launches go to this runtime. `Some(reason)` when aborted.
+    async fn pace_on_thread(
+        self: &Arc<Self>,
+        index: usize,
+        start: Instant,
+        abort: &mut AbortSignal,
+    ) -> Option<String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+        let engine = Arc::clone(self);
+        let runtime = tokio::runtime::Handle::current();
+        let thread_stop = Arc::clone(&stop);
+        let spawned = std::thread::Builder::new()
+            .name("fleetbench-generator".to_owned())
+            .spawn(move || {
+                cpu::tighten_timer_slack();
+                let cpu_before = cpu::thread_cpu();
+                let clock = pacer::PreciseClock::default();
+                let due = engine
+                    .plan
+                    .phase_commands(index)
+                    .map(|p| (p.at, (p.command, p.target)));
+                pacer::pace(
+                    &clock,
+                    start.into_std(),
+                    due,
+                    &thread_stop,
+                    |intended, (command, target)| {
+                        engine.launch(
+                            &runtime,
+                            index,
+                            Instant::from_std(intended),
+                            command,
+                            target,
+                        );
+                    },
+                );
+                if let (Some(a), Some(b)) = (cpu_before, cpu::thread_cpu()) {
+                    let ns = u64::try_from(b.saturating_sub(a).as_nanos()).unwrap_or(u64::MAX);
+                    engine.generator_cpu_ns.fetch_add(ns, Ordering::Relaxed);
+                }
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the generator thread ({e}); pacing with tokio's timer");
+            return self.pace_on_runtime(index, start, abort).await;
+        }
+        tokio::select! {
+            _ = &mut done_rx => None,
+            reason = abort.aborted() => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = done_rx.await;
+                Some(reason)
+            }
         }
     }
 
@@ -215,7 +383,7 @@ impl<A: GatewayApi> Engine<A> {
 
     fn launch(
         self: &Arc<Self>,
-        tasks: &mut JoinSet<()>,
+        runtime: &tokio::runtime::Handle,
         phase: usize,
         intended: Instant,
         command: usize,
@@ -226,13 +394,16 @@ impl<A: GatewayApi> Engine<A> {
         match Arc::clone(&self.in_flight).try_acquire_owned() {
             Ok(permit) => {
                 let engine = Arc::clone(self);
-                tasks.spawn(async move {
+                self.spawn_on(runtime, async move {
+                    let by = intended + CONNECTION_WAIT;
                     engine
-                        .execute(key, intended, command, target, Some(permit))
+                        .execute(key, intended, by, command, target, Some(permit))
                         .await
                 });
             }
-            Err(_) => self.recorder.dropped(key),
+            Err(_) => self
+                .recorder
+                .dropped(key, intended.saturating_duration_since(self.start())),
         }
     }
 
@@ -250,8 +421,10 @@ impl<A: GatewayApi> Engine<A> {
             self.recorder.planned(key);
             // Closed model: the intended time is the actual start (labelled closed-loop in
             // reports; it cannot show coordinated omission).
+            let now = Instant::now();
+            let by = now + self.scenario.execution.request_timeout;
             Arc::clone(&self)
-                .execute(key, Instant::now(), command, target, None)
+                .execute(key, now, by, command, target, None)
                 .await;
             if !think_time.is_zero() {
                 tokio::time::sleep_until((Instant::now() + think_time).min(phase_end)).await;
@@ -264,22 +437,17 @@ impl<A: GatewayApi> Engine<A> {
         self: Arc<Self>,
         key: SeriesKey,
         intended: Instant,
+        connection_by: Instant,
         command: usize,
         target: TargetRef,
         _permit: Option<OwnedSemaphorePermit>,
     ) {
-        let sent_at = Instant::now();
-        self.recorder
-            .sent(key, sent_at.saturating_duration_since(intended));
-        let mut flight = InFlight {
-            recorder: &self.recorder,
-            key,
-            polls: 0,
-            settled: false,
-        };
         let spec = &self.scenario.commands[command];
         let Some((post_id, attached)) = self.directory.resolve(target, spec.targets.route) else {
-            flight.settle_error("no gateway _id for the target device");
+            self.recorder
+                .sent(key, Instant::now().saturating_duration_since(intended));
+            self.recorder
+                .http_error(key, "no gateway _id for the target device");
             return;
         };
         let body = body::send_body(
@@ -288,13 +456,44 @@ impl<A: GatewayApi> Engine<A> {
             time::OffsetDateTime::now_utc(),
             attached,
         );
-        let created = self.api.create_command(post_id, &body).await;
+        let sent = self.api.send_command(post_id, &body, connection_by).await;
+        let sent_at = match (sent.sent_at, &sent.result) {
+            (Some(t), _) => t,
+            (None, Err(ApiError::NoConnection)) => {
+                self.recorder
+                    .dropped_no_connection(key, intended.saturating_duration_since(self.start()));
+                return;
+            }
+            (None, Err(e)) => {
+                // Never handed to a connection (e.g. connect refused): counted sent and
+                // failed, so that the books balance.
+                self.recorder
+                    .sent(key, Instant::now().saturating_duration_since(intended));
+                self.recorder
+                    .http_error(key, &format!("create: {}", error_kind(e)));
+                self.recorder
+                    .censored(key, Instant::now().saturating_duration_since(intended));
+                return;
+            }
+            (None, Ok(_)) => Instant::now(),
+        };
+        self.recorder
+            .sent(key, sent_at.saturating_duration_since(intended));
+        let mut flight = InFlight {
+            recorder: &self.recorder,
+            key,
+            intended,
+            polls: 0,
+            settled: false,
+        };
         let accept = Instant::now().saturating_duration_since(sent_at);
-        let state = match created {
+        let state = match sent.result {
             Ok(state) => state,
             Err(ApiError::Rejected { .. }) => {
                 flight.settled = true;
                 self.recorder.rejected(key);
+                self.recorder
+                    .censored(key, Instant::now().saturating_duration_since(intended));
                 return;
             }
             Err(e) => {
@@ -310,12 +509,15 @@ impl<A: GatewayApi> Engine<A> {
         let Some((mut state, done, via)) = seen else {
             return; // settled as an error, or dropped unsettled: counted unfinished
         };
-        let Some(outcome) = state.outcome() else {
+        let Some(classified) = state.classify() else {
             return;
         };
-        if via == Detection::Event && self.scenario.poll.read_details {
-            // Events carry no attempts: read the final state once (after the completion
-            // time was taken, so this costs no latency).
+        if via == Detection::Event
+            && self.scenario.poll.read_details
+            && state.statuses.iter().any(|s| !s.full)
+        {
+            // The terminal event carried no `record` (an older gateway): read the final
+            // state once (after the completion time was taken, so this costs no latency).
             self.recorder.detail_request(key);
             if let Ok(full) = self.api.get_command(&state.id).await
                 && full.outcome().is_some()
@@ -323,6 +525,7 @@ impl<A: GatewayApi> Engine<A> {
                 state = full;
             }
         }
+        let classified = state.classify().unwrap_or(classified);
         let seen_wall = self.anchor.1
             + done
                 .checked_duration_since(self.anchor.0)
@@ -332,7 +535,9 @@ impl<A: GatewayApi> Engine<A> {
         self.recorder.completed(
             key,
             Completion {
-                outcome,
+                outcome: classified.outcome,
+                no_answer: classified.no_answer,
+                outcome_from_text: classified.from_text,
                 latency: done.saturating_duration_since(intended),
                 service_time: done.saturating_duration_since(sent_at),
                 gateway_time: state.gateway_time(),
@@ -420,6 +625,7 @@ impl<A: GatewayApi> Engine<A> {
         let subscription = hub.register(&state.id);
         let backstop = self.scenario.poll.backstop_interval;
         let mut next_backstop = Instant::now() + backstop;
+        let mut resync_at: Option<Instant> = None;
         let mut consecutive_errors = 0u32;
         loop {
             let pending = subscription.take();
@@ -433,8 +639,13 @@ impl<A: GatewayApi> Engine<A> {
                 drop(subscription);
                 return self.await_polls(state, flight, deadline).await;
             }
+            if pending.resync && resync_at.is_none() {
+                // Events may have been lost: re-read, in a slot of the shared rate limit.
+                resync_at = Some(self.resync.reserve());
+            }
             let now = Instant::now();
-            if pending.resync || now >= next_backstop {
+            if resync_at.is_some_and(|t| now >= t) || now >= next_backstop {
+                resync_at = None;
                 next_backstop = now + backstop;
                 match self
                     .poll_once(&state.id, flight, &mut consecutive_errors)
@@ -452,9 +663,10 @@ impl<A: GatewayApi> Engine<A> {
             if now >= deadline {
                 return None;
             }
+            let wake = resync_at.map_or(next_backstop, |t| t.min(next_backstop));
             tokio::select! {
                 () = subscription.changed() => {}
-                () = tokio::time::sleep_until(next_backstop.min(deadline)) => {}
+                () = tokio::time::sleep_until(wake.min(deadline)) => {}
             }
         }
     }
@@ -467,7 +679,8 @@ fn error_kind(e: &ApiError) -> String {
         ApiError::Rejected { .. } => "HTTP 429".to_owned(),
         ApiError::NotFound(_) => "HTTP 404".to_owned(),
         ApiError::Transport(t) => format!("transport: {}", t.chars().take(120).collect::<String>()),
-        ApiError::Decode(d) => format!("decode: {}", d.chars().take(120).collect::<String>()),
+        ApiError::Decode(_) => "decode: unexpected response body".to_owned(),
+        ApiError::NoConnection => "no free connection in time".to_owned(),
     }
 }
 
@@ -476,6 +689,7 @@ fn error_kind(e: &ApiError) -> String {
 struct InFlight<'a> {
     recorder: &'a Recorder,
     key: SeriesKey,
+    intended: Instant,
     polls: u64,
     settled: bool,
 }
@@ -484,6 +698,10 @@ impl InFlight<'_> {
     fn settle_error(&mut self, message: &str) {
         self.settled = true;
         self.recorder.http_error(self.key, message);
+        self.recorder.censored(
+            self.key,
+            Instant::now().saturating_duration_since(self.intended),
+        );
     }
 }
 
@@ -492,7 +710,9 @@ impl Drop for InFlight<'_> {
         if self.settled {
             self.recorder.polls(self.key, self.polls);
         } else {
-            self.recorder.unfinished(self.key, self.polls);
+            // Given up, or cancelled at the end of the run: censored now.
+            let censored = Instant::now().saturating_duration_since(self.intended);
+            self.recorder.unfinished(self.key, self.polls, censored);
         }
     }
 }

@@ -80,6 +80,7 @@ impl FakeGateway {
                 status: crate::api::Status::Success,
                 status_message: None,
                 at: None,
+                record: None,
             };
             let _ = tx.send(EventItem::Status(event, Instant::now())).await;
         });

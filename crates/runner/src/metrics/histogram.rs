@@ -51,6 +51,24 @@ impl LatencyHistogram {
         let _ = self.0.record(us);
     }
 
+    /// Records `d` `count` times, clamped like [`LatencyHistogram::record`].
+    pub fn record_n(&mut self, d: Duration, count: u64) {
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(LOWEST_US, HIGHEST_US);
+        let _ = self.0.record_n(us, count);
+    }
+
+    /// Every recorded value (the highest equivalent value of its bucket) with its count.
+    pub fn iter_recorded(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        self.0.iter_recorded().map(|v| {
+            (
+                Duration::from_micros(self.0.highest_equivalent(v.value_iterated_to())),
+                v.count_at_value(),
+            )
+        })
+    }
+
     /// Adds every count of `other` (the only correct way to merge percentiles).
     pub fn add(&mut self, other: &LatencyHistogram) {
         // Same bounds on both sides, so this cannot fail; counts saturate.

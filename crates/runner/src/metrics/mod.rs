@@ -67,8 +67,12 @@ pub struct Counts {
     pub planned: u64,
     /// POSTed.
     pub sent: u64,
-    /// Not sent: the in-flight bound was hit when it was due.
+    /// Not sent: the in-flight bound was hit when it was due, or no pooled connection was
+    /// free within `CONNECTION_WAIT` of its intended time.
     pub dropped: u64,
+    /// Of `dropped`, those that found no free connection in time.
+    #[serde(default)]
+    pub dropped_no_connection: u64,
     /// Create answered 429.
     pub rejected: u64,
     /// Create failed (transport error or non-2xx other than 429), or polling failed for good.
@@ -79,8 +83,15 @@ pub struct Counts {
     pub success: u64,
     /// Terminal with a non-timeout `fail`.
     pub fail: u64,
-    /// Terminal with a timeout `fail`.
+    /// Terminal with a timeout `fail` (attempt outcome `timeout` or `no_answer`).
     pub timeout: u64,
+    /// Of `timeout`, those whose device never answered (attempt outcome `no_answer`).
+    #[serde(default)]
+    pub no_answer: u64,
+    /// Failed commands classified from `status_message` text (the gateway sent no typed
+    /// attempt outcome).
+    #[serde(default)]
+    pub outcome_from_text: u64,
     /// Accepted but not terminal when the runner gave up (or the run ended).
     pub unfinished: u64,
     /// `GET /gateway_commands/{id}` requests.
@@ -112,6 +123,9 @@ impl Counts {
         self.planned += other.planned;
         self.sent += other.sent;
         self.dropped += other.dropped;
+        self.dropped_no_connection += other.dropped_no_connection;
+        self.no_answer += other.no_answer;
+        self.outcome_from_text += other.outcome_from_text;
         self.rejected += other.rejected;
         self.http_errors += other.http_errors;
         self.completed += other.completed;
@@ -143,8 +157,11 @@ pub struct OutcomeHistograms {
     pub accept: LatencyHistogram,
     /// First attempt started − created (gateway clock): queueing and schedule window.
     pub dispatch: LatencyHistogram,
-    /// Terminal status − first attempt started (gateway clock): the device, every attempt,
-    /// retries and back-off.
+    /// First transmission to the device − first attempt started (gateway clock): the wait
+    /// for the device's link (NSTART, exclusive sections), when the gateway reports it.
+    pub link_queue: LatencyHistogram,
+    /// Terminal status − first transmission (or first attempt started, when transmissions
+    /// are not reported), gateway clock: the device, every attempt, retries and back-off.
     pub device: LatencyHistogram,
     /// Runner saw the completion − terminal status time (runner vs gateway clock).
     pub report: LatencyHistogram,
@@ -160,6 +177,7 @@ impl OutcomeHistograms {
         self.gateway_time.add(&other.gateway_time);
         self.accept.add(&other.accept);
         self.dispatch.add(&other.dispatch);
+        self.link_queue.add(&other.link_queue);
         self.device.add(&other.device);
         self.report.add(&other.report);
         self.attempts.add(&other.attempts);
@@ -177,6 +195,13 @@ pub struct SeriesMetrics {
     pub outcomes: BTreeMap<Outcome, OutcomeHistograms>,
     /// Durations of single attempts, by how the attempt ended (gateway clock).
     pub attempt_time: BTreeMap<Outcome, LatencyHistogram>,
+    /// Latency of every command, without survivor bias: completed ones (any outcome) with
+    /// their latency, unfinished ones with their censoring time (given up or cancelled −
+    /// intended). Dropped ones are added by [`Metrics::censor_dropped`] at the end.
+    pub all_commands: LatencyHistogram,
+    /// Intended send times (from the run start) of dropped commands, to censor them at the
+    /// end of the run.
+    pub dropped_at: LatencyHistogram,
 }
 
 /// Most distinct error messages kept.
@@ -197,6 +222,10 @@ pub struct Metrics {
 pub struct Completion {
     /// How it ended.
     pub outcome: Outcome,
+    /// A target's device never answered (the outcome is then `timeout`).
+    pub no_answer: bool,
+    /// A failure was classified from message text, not a typed attempt outcome.
+    pub outcome_from_text: bool,
     /// Completion − intended send time.
     pub latency: Duration,
     /// Completion − actual send time.
@@ -216,7 +245,9 @@ pub struct Details {
     pub accept: Option<Duration>,
     /// First attempt started − created (gateway clock).
     pub dispatch: Option<Duration>,
-    /// Terminal − first attempt started (gateway clock).
+    /// First transmission − first attempt started (gateway clock).
+    pub link_queue: Option<Duration>,
+    /// Terminal − first transmission, or first attempt started (gateway clock).
     pub device: Option<Duration>,
     /// Runner saw it − terminal (cross-clock).
     pub report: Option<Duration>,
@@ -229,6 +260,17 @@ pub struct Details {
 }
 
 impl Metrics {
+    /// Adds every dropped command to its series' all-commands histogram with its censoring
+    /// time: `end` (of the run, from its start) − its intended send time.
+    pub fn censor_dropped(&mut self, end: Duration) {
+        for s in self.series.values_mut() {
+            let dropped = std::mem::take(&mut s.dropped_at);
+            for (offset, count) in dropped.iter_recorded() {
+                s.all_commands.record_n(end.saturating_sub(offset), count);
+            }
+        }
+    }
+
     fn entry(&mut self, key: SeriesKey) -> &mut SeriesMetrics {
         self.series.entry(key).or_default()
     }
@@ -291,9 +333,21 @@ impl Recorder {
         self.count(key, |c| c.planned += 1);
     }
 
-    /// A due command was not sent: the in-flight bound was hit.
-    pub fn dropped(&self, key: SeriesKey) {
+    /// A due command, intended `offset` after the run start, was not sent: the in-flight
+    /// bound was hit.
+    pub fn dropped(&self, key: SeriesKey, offset: Duration) {
         self.count(key, |c| c.dropped += 1);
+        self.lock().0.entry(key).dropped_at.record(offset);
+    }
+
+    /// A due command, intended `offset` after the run start, was not sent: no pooled
+    /// connection was free in time.
+    pub fn dropped_no_connection(&self, key: SeriesKey, offset: Duration) {
+        self.count(key, |c| {
+            c.dropped += 1;
+            c.dropped_no_connection += 1;
+        });
+        self.lock().0.entry(key).dropped_at.record(offset);
     }
 
     /// A command was sent `lag` after its intended time.
@@ -349,6 +403,12 @@ impl Recorder {
                 Outcome::Fail => counts.fail += 1,
                 Outcome::Timeout => counts.timeout += 1,
             }
+            if c.no_answer {
+                counts.no_answer += 1;
+            }
+            if c.outcome_from_text {
+                counts.outcome_from_text += 1;
+            }
         };
         let mut guard = self.lock();
         let (m, interval) = &mut *guard;
@@ -369,6 +429,7 @@ impl Recorder {
         for (outcome, t) in &d.attempt_times {
             s.attempt_time.entry(*outcome).or_default().record(*t);
         }
+        s.all_commands.record(c.latency);
         let h = s.outcomes.entry(c.outcome).or_default();
         h.latency.record(c.latency);
         h.service_time.record(c.service_time);
@@ -378,6 +439,7 @@ impl Recorder {
         for (hist, value) in [
             (&mut h.accept, d.accept),
             (&mut h.dispatch, d.dispatch),
+            (&mut h.link_queue, d.link_queue),
             (&mut h.device, d.device),
             (&mut h.report, d.report),
         ] {
@@ -393,12 +455,20 @@ impl Recorder {
         interval.series.entry(key).or_default().record(c.latency);
     }
 
-    /// A command was accepted but never seen terminal, after `polls` poll requests.
-    pub fn unfinished(&self, key: SeriesKey, polls: u64) {
+    /// A command was accepted but never seen terminal, after `polls` poll requests,
+    /// `censored` after its intended send time (given up, or cancelled).
+    pub fn unfinished(&self, key: SeriesKey, polls: u64, censored: Duration) {
         self.count(key, |c| {
             c.unfinished += 1;
             c.poll_requests += polls;
         });
+        self.lock().0.entry(key).all_commands.record(censored);
+    }
+
+    /// A command that was sent failed over HTTP (`censored` after its intended send time):
+    /// it goes into the all-commands histogram.
+    pub fn censored(&self, key: SeriesKey, censored: Duration) {
+        self.lock().0.entry(key).all_commands.record(censored);
     }
 
     /// Every series' counters summed (cheap: no histogram is copied).
@@ -465,6 +535,8 @@ mod tests {
             key(0),
             Completion {
                 outcome: Outcome::Success,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(25),
                 service_time: Duration::from_millis(24),
                 gateway_time: None,
@@ -482,7 +554,7 @@ mod tests {
             3,
         );
         r.planned(key(1));
-        r.dropped(key(1));
+        r.dropped(key(1), Duration::from_millis(5));
         r.planned(key(1));
         r.sent(key(1), Duration::ZERO);
         r.rejected(key(1));

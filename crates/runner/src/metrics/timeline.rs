@@ -369,6 +369,8 @@ mod tests {
         };
         let done = |ms| Completion {
             outcome: Outcome::Success,
+            no_answer: false,
+            outcome_from_text: false,
             latency: Duration::from_millis(ms),
             service_time: Duration::from_millis(ms),
             gateway_time: None,

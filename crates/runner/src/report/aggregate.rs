@@ -20,6 +20,8 @@ pub struct Aggregate {
     pub outcomes: BTreeMap<Outcome, OutcomeHistograms>,
     /// Merged attempt durations by attempt outcome.
     pub attempt_time: BTreeMap<Outcome, LatencyHistogram>,
+    /// Merged all-commands latency (no survivor bias).
+    pub all_commands: LatencyHistogram,
 }
 
 impl Aggregate {
@@ -36,6 +38,7 @@ impl Aggregate {
     pub fn add_series(&mut self, s: &SeriesMetrics) {
         self.counts.add(&s.counts);
         self.sched_lag.add(&s.sched_lag);
+        self.all_commands.add(&s.all_commands);
         for (o, h) in &s.outcomes {
             self.outcomes.entry(*o).or_default().add(h);
         }

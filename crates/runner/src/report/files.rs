@@ -163,6 +163,9 @@ pub fn write_histogram_log(
 /// optional histograms are left out.
 pub fn row_histograms<'a>(base: &str, agg: &'a Aggregate) -> Vec<(String, &'a Histogram<u64>)> {
     let mut entries = vec![(format!("sched_lag:{base}"), agg.sched_lag.inner())];
+    if !agg.all_commands.is_empty() {
+        entries.push((format!("all_commands:{base}"), agg.all_commands.inner()));
+    }
     for (outcome, h) in &agg.outcomes {
         let o = outcome.as_str();
         entries.push((format!("latency:{base};outcome={o}"), h.latency.inner()));
@@ -174,6 +177,7 @@ pub fn row_histograms<'a>(base: &str, agg: &'a Aggregate) -> Vec<(String, &'a Hi
             ("gateway_time", &h.gateway_time),
             ("accept", &h.accept),
             ("dispatch", &h.dispatch),
+            ("link_queue", &h.link_queue),
             ("device", &h.device),
             ("report", &h.report),
         ] {

@@ -612,6 +612,12 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         }
         out.push_str("</table>\n");
     }
+    let _ = writeln!(
+        out,
+        "<h2>Generator health</h2>\n<p class=\"{}\">{}</p>",
+        if s.generator.kept_up { "pass" } else { "warn" },
+        xml_escape(&super::table::generator_line(&s.generator)),
+    );
     for w in &s.warnings {
         let _ = writeln!(out, "<p class=\"warn\">warning: {}</p>", xml_escape(w));
     }

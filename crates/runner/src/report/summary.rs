@@ -12,7 +12,7 @@ use crate::metrics::{CountStats, Counts, Metrics, Outcome, Stats};
 use crate::scenario::{CommandSpec, LoadModel, Scenario, Target};
 
 /// Version of the `summary.json` layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,107 @@ pub struct Summary {
     /// Things that make the numbers less trustworthy (generator lag, drops, closed-loop
     /// phases, missed rates, unfinished commands).
     pub warnings: Vec<String>,
+    /// Whether the generator kept up (lag, CPU, connections, lost events).
+    #[serde(default)]
+    pub generator: GeneratorHealth,
+}
+
+/// Scheduling lag p99 above which the generator is the bottleneck, ms.
+pub const GENERATOR_LAG_LIMIT_MS: f64 = 1.0;
+/// Generator-thread CPU share (of one core) above which it is saturated.
+pub const GENERATOR_CPU_LIMIT: f64 = 0.9;
+/// `link_queue` p99 above which commands waited noticeably for the device's link, ms.
+pub const LINK_QUEUE_WARNING_MS: f64 = 1.0;
+
+/// The generator's own health: did it keep the schedule, or do the results describe
+/// fleetbench rather than the target?
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorHealth {
+    /// Scheduling lag (actual send − intended send time) of every sent command, ms.
+    pub lag_ms: Option<Stats>,
+    /// CPU used by the whole runner process during the load, % of one core.
+    pub runner_cpu_percent: Option<f64>,
+    /// CPU used by the open-model generator thread, % of one core.
+    pub generator_cpu_percent: Option<f64>,
+    /// `execution.connections`.
+    pub connections: usize,
+    /// The most pooled connections open at once.
+    pub peak_open_connections: Option<usize>,
+    /// Commands dropped because no connection was free in time.
+    pub dropped_no_connection: u64,
+    /// Commands dropped because `execution.max_in_flight` was reached.
+    pub dropped_in_flight: u64,
+    /// Events the gateway dropped for the runner.
+    pub events_lost: u64,
+    /// True when lag p99 ≤ 1 ms, nothing was dropped for want of a connection and the
+    /// generator thread was not saturated.
+    pub kept_up: bool,
+    /// The verdict in words.
+    pub verdict: String,
+}
+
+/// What the run measured about the generator, besides the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorFacts {
+    /// Process CPU time during the load.
+    pub runner_cpu: Option<Duration>,
+    /// Generator-thread CPU time.
+    pub generator_cpu: Option<Duration>,
+    /// Wall time of the load (run start to end of the drain).
+    pub wall: Duration,
+    /// Wall time of the open-model phases (what the generator thread ran for).
+    pub open_wall: Duration,
+    /// `execution.connections`.
+    pub connections: usize,
+    /// The most pooled connections open at once.
+    pub peak_open_connections: Option<usize>,
+}
+
+fn generator_health(total: &Row, facts: &GeneratorFacts, events_lost: u64) -> GeneratorHealth {
+    let share = |cpu: Option<Duration>, wall: Duration| {
+        cpu.filter(|_| !wall.is_zero())
+            .map(|c| c.as_secs_f64() / wall.as_secs_f64())
+    };
+    let generator = share(facts.generator_cpu, facts.open_wall);
+    let lag_p99 = total.sched_lag_ms.map_or(0.0, |l| l.p99);
+    let mut why = Vec::new();
+    if lag_p99 > GENERATOR_LAG_LIMIT_MS {
+        why.push(format!(
+            "scheduling lag p99 {lag_p99:.3} ms > {GENERATOR_LAG_LIMIT_MS} ms"
+        ));
+    }
+    if total.counts.dropped_no_connection > 0 {
+        why.push(format!(
+            "{} commands found no free connection",
+            total.counts.dropped_no_connection
+        ));
+    }
+    if generator.is_some_and(|g| g > GENERATOR_CPU_LIMIT) {
+        why.push("the generator thread's CPU is saturated".to_owned());
+    }
+    let kept_up = why.is_empty();
+    GeneratorHealth {
+        lag_ms: total.sched_lag_ms,
+        runner_cpu_percent: share(facts.runner_cpu, facts.wall).map(|s| s * 100.0),
+        generator_cpu_percent: generator.map(|s| s * 100.0),
+        connections: facts.connections,
+        peak_open_connections: facts.peak_open_connections,
+        dropped_no_connection: total.counts.dropped_no_connection,
+        dropped_in_flight: total
+            .counts
+            .dropped
+            .saturating_sub(total.counts.dropped_no_connection),
+        events_lost,
+        kept_up,
+        verdict: if kept_up {
+            "the generator kept up".to_owned()
+        } else {
+            format!(
+                "the generator was the bottleneck: results describe fleetbench, not the target ({})",
+                why.join("; ")
+            )
+        },
+    }
 }
 
 /// Scheduling lag p99 above which the generator is reported as a bottleneck, ms.
@@ -69,10 +170,33 @@ fn warnings(total: &Row, phases: &[PhaseSummary]) -> Vec<String> {
             lag.p99, lag.max
         ));
     }
-    if total.counts.dropped > 0 {
+    let in_flight =
+        total.counts.dropped - total.counts.dropped_no_connection.min(total.counts.dropped);
+    if in_flight > 0 {
         out.push(format!(
-            "{} commands were dropped because execution.max_in_flight was reached",
-            total.counts.dropped
+            "{in_flight} commands were dropped because execution.max_in_flight was reached"
+        ));
+    }
+    if total.counts.dropped_no_connection > 0 {
+        out.push(format!(
+            "{} commands were dropped because no connection (execution.connections) was free within 10 ms of their intended send time",
+            total.counts.dropped_no_connection
+        ));
+    }
+    if let Some(q) = total
+        .breakdown_ms
+        .link_queue
+        .filter(|q| q.p99 > LINK_QUEUE_WARNING_MS)
+    {
+        out.push(format!(
+            "link_queue p99 is {:.2} ms: commands waited at the gateway for the device's link (NSTART = 1 or an exclusive section) before being transmitted",
+            q.p99
+        ));
+    }
+    if total.counts.outcome_from_text > 0 {
+        out.push(format!(
+            "outcome classified from message text for {} failed commands (the gateway sent no typed attempt outcome)",
+            total.counts.outcome_from_text
         ));
     }
     if total.counts.unfinished > 0 {
@@ -195,6 +319,11 @@ pub struct Row {
     pub success_rate: Option<f64>,
     /// Completion − intended send, every outcome.
     pub latency_ms: Option<Stats>,
+    /// Every command, no survivor bias: completed ones (any outcome) with their latency;
+    /// failed-over-HTTP, rejected, unfinished and dropped ones with their censoring time
+    /// (given up, failed or cancelled − intended; dropped: end of run − intended).
+    #[serde(default)]
+    pub all_commands_ms: Option<Stats>,
     /// Completion − actual send, every outcome.
     pub service_time_ms: Option<Stats>,
     /// Actual − intended send.
@@ -219,7 +348,12 @@ pub struct Breakdown {
     pub accept: Option<Stats>,
     /// First attempt started − `created_at` (queueing, schedule window).
     pub dispatch: Option<Stats>,
-    /// Terminal transition − first attempt started (device, retries, back-off).
+    /// First transmission to the device − first attempt started: the wait for the device's
+    /// link (NSTART, exclusive sections), when the gateway reports `transmitted_at`.
+    #[serde(default)]
+    pub link_queue: Option<Stats>,
+    /// Terminal transition − first transmission (or first attempt started): device,
+    /// retries, back-off.
     pub device: Option<Stats>,
     /// Runner saw the terminal status − terminal transition (event delivery or polling).
     pub report: Option<Stats>,
@@ -301,6 +435,8 @@ pub struct RunFacts {
     pub finished_at: String,
     /// How completion was detected.
     pub completion: CompletionInfo,
+    /// The generator's own measurements.
+    pub generator: GeneratorFacts,
 }
 
 fn row(
@@ -339,6 +475,7 @@ fn row(
         breakdown_ms: Breakdown {
             accept: all.accept.stats(),
             dispatch: all.dispatch.stats(),
+            link_queue: all.link_queue.stats(),
             device: all.device.stats(),
             report: all.report.stats(),
         },
@@ -352,6 +489,7 @@ fn row(
         polls_per_command: ratio(c.poll_requests, c.sent),
         success_rate: ratio(c.success, c.sent),
         latency_ms: all.latency.stats(),
+        all_commands_ms: agg.all_commands.stats(),
         service_time_ms: all.service_time.stats(),
         sched_lag_ms: agg.sched_lag.stats(),
         gateway_time_ms: all.gateway_time.stats(),
@@ -444,7 +582,11 @@ pub fn build(
     let everything = aggregate::select(metrics, scenario, |_, _, _| true);
     let total = row(None, None, None, &everything, total_duration, None);
     let thresholds = evaluate(scenario, metrics, &durations);
-    let warnings = warnings(&total, &phases);
+    let mut warnings = warnings(&total, &phases);
+    let generator = generator_health(&total, &facts.generator, facts.completion.events_lost);
+    if !generator.kept_up {
+        warnings.push(generator.verdict.clone());
+    }
     let thresholds_passed = load.aborted.is_none() && thresholds.iter().all(|t| t.passed);
     let errors = metrics
         .errors
@@ -483,6 +625,7 @@ pub fn build(
         thresholds,
         thresholds_passed,
         warnings,
+        generator,
     }
 }
 

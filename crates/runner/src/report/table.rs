@@ -148,6 +148,7 @@ fn breakdown_table(out: &mut String, summary: &Summary) {
             "latency breakdown (p50 / p99 ms)",
             "accept",
             "dispatch",
+            "link_queue",
             "device",
             "report",
             "latency",
@@ -161,6 +162,7 @@ fn breakdown_table(out: &mut String, summary: &Summary) {
             label(r),
             pair(b.accept),
             pair(b.dispatch),
+            pair(b.link_queue),
             pair(b.device),
             pair(b.report),
             pair(r.latency_ms),
@@ -168,6 +170,34 @@ fn breakdown_table(out: &mut String, summary: &Summary) {
     }
     let _ = writeln!(out);
     grid(out, &lines, 1, false);
+}
+
+/// One line on the generator's health: lag, CPU, connections, lost events, verdict.
+pub fn generator_line(g: &crate::report::GeneratorHealth) -> String {
+    let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}%"));
+    let lag = g.lag_ms.map_or_else(
+        || "-".to_owned(),
+        |l| {
+            format!(
+                "{} / {} / {} / {}",
+                ms(Some(l.p50)),
+                ms(Some(l.p99)),
+                ms(Some(l.p99_9)),
+                ms(Some(l.max))
+            )
+        },
+    );
+    format!(
+        "generator: lag p50/p99/p99.9/max {lag} ms; runner CPU {} of a core, generator thread {}; connections peak {} of {}; {} dropped for want of a connection; {} events lost: {}",
+        pct(g.runner_cpu_percent),
+        pct(g.generator_cpu_percent),
+        g.peak_open_connections
+            .map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        g.connections,
+        g.dropped_no_connection,
+        g.events_lost,
+        g.verdict,
+    )
 }
 
 /// Renders the summary as a fixed-width table (latency = completion − intended send time),
@@ -218,6 +248,16 @@ pub fn render_table(summary: &Summary) -> String {
         t.counts.rejected,
         t.counts.http_errors,
     );
+    if let Some(all) = t.all_commands_ms {
+        let _ = writeln!(
+            out,
+            "all commands (failed, unfinished and dropped ones at their censoring time): p50 {} ms, p99 {} ms, max {} ms",
+            ms(Some(all.p50)),
+            ms(Some(all.p99)),
+            ms(Some(all.max)),
+        );
+    }
+    let _ = writeln!(out, "{}", generator_line(&summary.generator));
     if let Some(note) = &summary.completion.note {
         let _ = writeln!(out, "note: {note}");
     }

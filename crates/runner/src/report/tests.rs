@@ -37,6 +37,7 @@ fn facts() -> RunFacts {
         },
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:00:10Z".into(),
+        generator: Default::default(),
         completion: CompletionInfo::default(),
     }
 }
@@ -50,6 +51,7 @@ fn load() -> LoadReport {
         aborted: None,
         cancelled_in_drain: 0,
         total: Duration::from_secs(10),
+        generator_cpu: None,
     }
 }
 
@@ -66,6 +68,8 @@ fn record(r: &Recorder, command: usize, target: TargetKind, ms: u64, outcome: Ou
         key,
         Completion {
             outcome,
+            no_answer: false,
+            outcome_from_text: false,
             latency: d,
             service_time: d,
             gateway_time: None,
@@ -272,6 +276,8 @@ fn warnings_flag_lag_drops_and_missed_rates() {
             key,
             Completion {
                 outcome: Outcome::Success,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(30),
                 service_time: Duration::from_millis(10),
                 gateway_time: None,
@@ -282,7 +288,7 @@ fn warnings_flag_lag_drops_and_missed_rates() {
         );
     }
     r.planned(key);
-    r.dropped(key);
+    r.dropped(key, Duration::from_millis(5));
     let summary = build(&s, &r.snapshot(), &load(), facts());
     let all = summary.warnings.join("\n");
     assert!(all.contains("scheduling lag p99"), "{all}");
@@ -322,11 +328,14 @@ fn timeouts_retries_and_breakdown_reach_summary_and_table() {
             key,
             Completion {
                 outcome,
+                no_answer: false,
+                outcome_from_text: false,
                 latency: Duration::from_millis(service_ms),
                 service_time: Duration::from_millis(service_ms),
                 gateway_time: Some(Duration::from_millis(service_ms - 5)),
                 via: crate::metrics::Detection::Event,
                 details: crate::metrics::Details {
+                    link_queue: None,
                     accept: Some(Duration::from_millis(2)),
                     dispatch: Some(Duration::from_micros(300)),
                     device: Some(Duration::from_millis(service_ms - 6)),

@@ -152,6 +152,7 @@ fn add_run(
         let detail = tag.detail.as_ref().and_then(|(_, v)| outcome(v));
         match (tag.kind.as_str(), detail) {
             ("sched_lag", _) => s.sched_lag.add(&h),
+            ("all_commands", _) => s.all_commands.add(&h),
             ("attempt_time", Some(o)) => s.attempt_time.entry(o).or_default().add(&h),
             ("attempts", Some(o)) => s
                 .outcomes
@@ -167,6 +168,7 @@ fn add_run(
                     "gateway_time" => &mut oh.gateway_time,
                     "accept" => &mut oh.accept,
                     "dispatch" => &mut oh.dispatch,
+                    "link_queue" => &mut oh.link_queue,
                     "device" => &mut oh.device,
                     "report" => &mut oh.report,
                     _ => continue,
@@ -284,6 +286,7 @@ pub fn merge_runs(runs: &[RunFiles], run_id: &str) -> Result<Merged, LoadError> 
         aborted,
         cancelled_in_drain: 0,
         total: elapsed,
+        generator_cpu: None,
     };
     let facts = RunFacts {
         run_id: run_id.to_owned(),
@@ -297,6 +300,7 @@ pub fn merge_runs(runs: &[RunFiles], run_id: &str) -> Result<Merged, LoadError> 
             }),
         started_at: started_at.unwrap_or_default(),
         finished_at: finished_at.unwrap_or_default(),
+        generator: Default::default(),
         completion,
     };
     let summary = report::build(&scenario, &metrics, &load, facts);

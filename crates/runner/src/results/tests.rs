@@ -57,6 +57,7 @@ fn load() -> LoadReport {
         aborted: None,
         cancelled_in_drain: 0,
         total: Duration::from_secs(15),
+        generator_cpu: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn facts(id: &str) -> RunFacts {
         },
         started_at: "2026-01-01T00:00:00.000000Z".into(),
         finished_at: "2026-01-01T00:00:15.000000Z".into(),
+        generator: Default::default(),
         completion: CompletionInfo::default(),
     }
 }
@@ -105,11 +107,14 @@ fn record(recorders: &[&Recorder], salt: u64, n: u64) {
                 key,
                 Completion {
                     outcome,
+                    no_answer: false,
+                    outcome_from_text: false,
                     latency: Duration::from_micros(ms * 1000 + 17),
                     service_time: Duration::from_micros(ms * 1000),
                     gateway_time: Some(Duration::from_micros(ms * 900)),
                     via: Detection::Event,
                     details: Details {
+                        link_queue: None,
                         accept: Some(Duration::from_micros(300 + i % 50)),
                         dispatch: Some(Duration::from_micros(100 + i % 9)),
                         device: Some(Duration::from_micros(ms * 800)),
@@ -297,6 +302,8 @@ fn compare_flags_latency_and_rate_regressions_from_the_histograms() {
                 key,
                 Completion {
                     outcome: Outcome::Success,
+                    no_answer: false,
+                    outcome_from_text: false,
                     latency: Duration::from_millis(ms),
                     service_time: Duration::from_millis(ms),
                     gateway_time: None,

@@ -344,7 +344,9 @@ pub struct ExecutionSettings {
     pub drain_timeout: Duration,
     /// Bound on one HTTP request.
     pub request_timeout: Duration,
-    /// Size of the HTTP connection pool to the gateway (1..=10000, default 64).
+    /// HTTP/1.1 keep-alive connections to the target for creates and polls (a share
+    /// reserved for polls), all opened before the first phase; never more (1..=10000,
+    /// default 64).
     pub connections: usize,
     /// Largest fraction of the planned commands that may fail to be sent (HTTP errors,
     /// transport errors) before the run fails with exit 99 even without thresholds
