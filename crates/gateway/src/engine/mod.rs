@@ -159,6 +159,7 @@ impl Engine {
                 status: Some(initial),
                 status_message: record.entry(index).map(|(_, entry)| entry.status_message),
                 value: None,
+                record: None,
                 at,
             });
             tokio::spawn(target::run(self.inner.clone(), record.clone(), index));

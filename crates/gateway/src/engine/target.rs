@@ -107,13 +107,13 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
         Status::Sent,
         "sent to the device",
         stamp(engine, now),
-    ) {
-        if change.from != change.to {
-            engine
-                .state
-                .metrics
-                .moved(spec.command_type, Some(change.from), Some(change.to));
-        }
+    ) && change.from != change.to
+    {
+        // A target created `sent` stays `sent`: its creation event already said so.
+        engine
+            .state
+            .metrics
+            .moved(spec.command_type, Some(change.from), Some(change.to));
         publish(engine, record, index);
     }
     let deadline = now + Duration::from_secs(spec.timeout);
@@ -264,17 +264,25 @@ fn finish(
     }
 }
 
+/// Publishes the target's current status. A terminal status carries the whole entry as
+/// `record`: one copy taken under the record's lock, shared by every subscriber.
 fn publish(engine: &EngineInner, record: &CommandRecord, index: usize) {
     engine.state.events.publish(|| {
         let (device_id, entry) = record.entry(index).unzip();
+        let status = entry.as_ref().map(|e| e.status);
+        let status_message = entry.as_ref().map(|e| e.status_message.clone());
+        let at = entry
+            .as_ref()
+            .map_or_else(|| engine.state.now(), |e| e.updated_at);
         Event {
             kind: "status",
             command_id: record.id,
             device_id: device_id.unwrap_or(record.spec.device_id),
-            status: entry.as_ref().map(|e| e.status),
-            status_message: entry.as_ref().map(|e| e.status_message.clone()),
+            status,
+            status_message,
             value: None,
-            at: entry.map_or_else(|| engine.state.now(), |e| e.updated_at),
+            at,
+            record: entry.filter(|e| e.status.is_terminal()),
         }
     });
 }
