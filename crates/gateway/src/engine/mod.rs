@@ -10,6 +10,7 @@ pub mod observations;
 mod plan;
 pub mod request;
 mod target;
+pub mod transmission;
 pub mod validate;
 
 use std::sync::Arc;

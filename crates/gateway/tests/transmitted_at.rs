@@ -1,0 +1,96 @@
+//! `attempts[].transmitted_at` with a real fleet device over real UDP: when the attempt's
+//! first datagram went on the wire, after NSTART queueing in the gateway's CoAP endpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, only_status};
+use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig};
+use fleetbench_gateway::{GatewayConfig, start};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The device's fixed reply delay: long enough that a queued request visibly waits.
+const DELAY: Duration = Duration::from_millis(100);
+
+fn at(value: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(value.as_str().expect("a timestamp"), &Rfc3339).unwrap()
+}
+
+/// The only attempt of a finished single-target command, checked for order:
+/// `started_at <= transmitted_at <= ended_at`. Returns (started, transmitted, ended).
+fn attempt_times(command: &Value) -> (OffsetDateTime, OffsetDateTime, OffsetDateTime) {
+    let entry = only_status(command);
+    assert_eq!(entry["status"], "success", "{command}");
+    let attempts = entry["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{command}");
+    let attempt = &attempts[0];
+    assert_eq!(attempt["outcome"], "success", "{attempt}");
+    let (started, transmitted, ended) = (
+        at(&attempt["started_at"]),
+        at(&attempt["transmitted_at"]),
+        at(&attempt["ended_at"]),
+    );
+    assert!(started <= transmitted, "{attempt}");
+    assert!(transmitted <= ended, "{attempt}");
+    (started, transmitted, ended)
+}
+
+/// Two reads sent to one device at once: the gateway's CoAP endpoint (NSTART = 1) holds the
+/// second until the first is answered, so the second's `transmitted_at` is at least the
+/// device's delay after the first's, while both started at about the same time. A simple
+/// read's transmission is within its attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_behind_nstart_is_transmitted_later() {
+    let gateway = start(GatewayConfig::default()).await.unwrap();
+    let api = Api::new(gateway.http_addr());
+    let fleet = fleetbench_fleet::start(FleetConfig {
+        server: gateway.coap_addr(),
+        devices: 1,
+        sub_devices: 0,
+        registration_spread: Duration::from_millis(10),
+        seed: 11,
+        profile: BehaviourProfile {
+            delay: DelayDistribution::Fixed(DELAY),
+            ..BehaviourProfile::default()
+        },
+        ..FleetConfig::default()
+    })
+    .await
+    .unwrap();
+    fleet.wait_registered(common::WAIT).await.unwrap();
+    let endpoint = fleet.endpoints()[0].clone();
+    api.wait_device(&endpoint, |d| d["active"] == true).await;
+
+    let read = json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3/0/0"});
+    let path = format!("/devices/{endpoint}/gateway_commands");
+    let (first, second) = tokio::join!(api.post(&path, read.clone()), api.post(&path, read));
+    let mut ids = Vec::new();
+    for (status, created) in [first, second] {
+        assert_eq!(status, StatusCode::OK, "{created}");
+        ids.push(created["_id"].as_str().unwrap().to_owned());
+    }
+    let mut times = Vec::new();
+    for id in &ids {
+        times.push(attempt_times(&api.wait_command(id).await));
+    }
+    times.sort_by_key(|(_, transmitted, _)| *transmitted);
+    let (first, second) = (times[0], times[1]);
+    let delay = time::Duration::try_from(DELAY).unwrap();
+    assert!(
+        second.1 - first.1 >= delay,
+        "the second went out {} after the first; the device holds each for {DELAY:?}",
+        second.1 - first.1
+    );
+    // The queued one waited in the gateway (its link queue), the first did not.
+    assert!(second.1 - second.0 >= delay, "{times:?}");
+    assert!(first.1 - first.0 < delay, "{times:?}");
+
+    fleet.shutdown().await;
+    gateway.shutdown().await;
+}
