@@ -1,0 +1,98 @@
+//! Reply delays over real UDP: a device with a fixed 50 ms delay applies it (request arrival
+//! to reply handed to the socket) within 2 ms every time, and the fleet's histograms count
+//! each reply. The bounds are loose for a loaded machine; the precise figure is in the
+//! fleet-density bench (`--delay-bench`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
+use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig, start};
+use fleetbench_lwm2m::coap::RequestOptions;
+use fleetbench_lwm2m::coap::service::{CoapService, ServiceConfig};
+use fleetbench_lwm2m::packets::{new_request, response_code};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+
+const WAIT: Duration = Duration::from_secs(10);
+const DELAY: Duration = Duration::from_millis(50);
+const REQUESTS: u64 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_delay_is_applied_within_two_milliseconds() {
+    let (service, client, mut incoming) =
+        CoapService::bind("127.0.0.1:0".parse().unwrap(), ServiceConfig::default(), 3)
+            .await
+            .unwrap();
+    // Accept every Register; report the device's address.
+    let (peer_tx, mut peer_rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            let mut answer = Packet::new();
+            let register = request.packet.header.code == MessageClass::Request(RequestType::Post);
+            answer.header.code = MessageClass::Response(if register {
+                ResponseType::Created
+            } else {
+                ResponseType::Changed
+            });
+            answer.add_option(CoapOption::LocationPath, b"rd".to_vec());
+            answer.add_option(CoapOption::LocationPath, b"d1".to_vec());
+            let peer = request.peer;
+            request.respond(answer);
+            if register {
+                let _ = peer_tx.send(peer).await;
+            }
+        }
+    });
+    let fleet = start(FleetConfig {
+        server: service.local_addr(),
+        devices: 1,
+        sub_devices: 0,
+        seed: 4,
+        registration_spread: Duration::from_millis(10),
+        profile: BehaviourProfile {
+            delay: DelayDistribution::Fixed(DELAY),
+            ..BehaviourProfile::default()
+        },
+        ..FleetConfig::default()
+    })
+    .await
+    .unwrap();
+    fleet.wait_registered(WAIT).await.unwrap();
+    let device = timeout(WAIT, peer_rx.recv()).await.unwrap().unwrap();
+    for _ in 0..REQUESTS {
+        let asked = Instant::now();
+        let answer = timeout(
+            WAIT,
+            client.request(
+                device,
+                new_request(RequestType::Get, &["3", "0", "0"]),
+                RequestOptions::default(),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(response_code(&answer), Some(ResponseType::Content));
+        assert!(asked.elapsed() >= DELAY, "answered after {:?}", asked.elapsed());
+    }
+    let delays = fleet.delay_histograms();
+    eprintln!("error us: p50 {} p90 {} max {}; applied min {}", delays.error_us.value_at_quantile(0.5), delays.error_us.value_at_quantile(0.9), delays.error_us.max(), delays.applied.min());
+    assert_eq!(delays.applied.len(), REQUESTS);
+    assert_eq!(delays.error_us.len(), REQUESTS);
+    let intended = DELAY.as_micros() as u64;
+    assert!(
+        delays.applied.min() >= intended,
+        "shortest applied delay {} µs",
+        delays.applied.min()
+    );
+    assert!(
+        delays.applied.max() <= intended + 2_000,
+        "longest applied delay {} µs (error p50 {} µs)",
+        delays.applied.max(),
+        delays.error_us.value_at_quantile(0.5)
+    );
+    assert!(delays.error_us.max() <= 2_000);
+    fleet.shutdown().await;
+    service.shutdown().await;
+}
