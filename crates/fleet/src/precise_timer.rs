@@ -25,10 +25,15 @@ use tokio::time::Instant;
 
 /// How long before a deadline tokio's millisecond timer hands over to the precise thread
 /// (tokio may fire up to a millisecond late, and the hand-over needs a little time).
-pub const COARSE_MARGIN: Duration = Duration::from_millis(2);
+pub const COARSE_MARGIN: Duration = Duration::from_millis(5);
 
 /// How long before a deadline the precise thread stops sleeping and spins.
 pub const SPIN_MARGIN: Duration = Duration::from_micros(40);
+
+/// How long before a deadline the timer thread wakes the waiting task, which spins the
+/// rest in place: this hides the task's own wake-up latency (a tokio worker must be unparked
+/// and scheduled) behind the deadline instead of after it. Bounds the spin per wait.
+pub const WAKE_LEAD: Duration = Duration::from_micros(50);
 
 /// Timer slack asked for the timer thread (Linux `PR_SET_TIMERSLACK`), in nanoseconds.
 const TIMER_SLACK_NS: libc::c_ulong = 1_000;
@@ -101,14 +106,15 @@ struct Slot {
 
 #[derive(Debug)]
 struct Entry {
-    deadline: StdInstant,
+    /// When the thread wakes the task: [`WAKE_LEAD`] before its deadline.
+    fire_at: StdInstant,
     sequence: u64,
     slot: Arc<Slot>,
 }
 
 impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.sequence) == (other.deadline, other.sequence)
+        (self.fire_at, self.sequence) == (other.fire_at, other.sequence)
     }
 }
 
@@ -122,7 +128,7 @@ impl PartialOrd for Entry {
 
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        (self.deadline, self.sequence).cmp(&(other.deadline, other.sequence))
+        (self.fire_at, self.sequence).cmp(&(other.fire_at, other.sequence))
     }
 }
 
@@ -163,7 +169,7 @@ fn timer_thread() -> Option<&'static Shared> {
         .as_deref()
 }
 
-/// The timer thread: fires due waits, sleeps until shortly before the next, spins the rest.
+/// The timer thread: wakes due waits, sleeps until shortly before the next, spins the rest.
 fn run(shared: &Shared) {
     set_timer_slack();
     let mut due = Vec::new();
@@ -173,7 +179,7 @@ fn run(shared: &Shared) {
         while waits
             .heap
             .peek()
-            .is_some_and(|Reverse(entry)| entry.deadline <= now)
+            .is_some_and(|Reverse(entry)| entry.fire_at <= now)
         {
             if let Some(Reverse(entry)) = waits.heap.pop() {
                 due.push(entry.slot);
@@ -190,7 +196,7 @@ fn run(shared: &Shared) {
             waits = lock(&shared.waits);
             continue;
         }
-        match waits.heap.peek().map(|Reverse(entry)| entry.deadline) {
+        match waits.heap.peek().map(|Reverse(entry)| entry.fire_at) {
             None => {
                 waits = shared
                     .changed
@@ -249,6 +255,11 @@ impl Future for PreciseSleep {
         }
         if let Some(slot) = &self.slot {
             if slot.fired.load(Ordering::Acquire) {
+                // Woken up to WAKE_LEAD early: spin the rest (bounded by WAKE_LEAD).
+                let deadline = self.deadline;
+                while StdInstant::now() < deadline {
+                    std::hint::spin_loop();
+                }
                 return Poll::Ready(());
             }
             let mut waker = lock(&slot.waker);
@@ -256,12 +267,16 @@ impl Future for PreciseSleep {
                 *waker = Some(cx.waker().clone());
             }
             drop(waker);
-            // The thread may have fired between the check and the store.
+            // The thread may have fired between the check and the store: poll again at once.
             if slot.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
+                cx.waker().wake_by_ref();
             }
             return Poll::Pending;
         }
+        let fire_at = self
+            .deadline
+            .checked_sub(WAKE_LEAD)
+            .unwrap_or(self.deadline);
         let slot = Arc::new(Slot {
             fired: AtomicBool::new(false),
             waker: Mutex::new(Some(cx.waker().clone())),
@@ -272,9 +287,9 @@ impl Future for PreciseSleep {
         let earliest = waits
             .heap
             .peek()
-            .is_none_or(|Reverse(entry)| self.deadline < entry.deadline);
+            .is_none_or(|Reverse(entry)| fire_at < entry.fire_at);
         waits.heap.push(Reverse(Entry {
-            deadline: self.deadline,
+            fire_at,
             sequence,
             slot: Arc::clone(&slot),
         }));

@@ -456,6 +456,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     }
 
     async fn flush(&mut self) {
+        // Stamped as the replies are handed to the socket (just before the sends, so that a
+        // peer that got its answer finds it counted).
+        self.measure_replies();
         let now = self.clock.now();
         while let Some(transmit) = self.endpoint.poll_transmit() {
             if self.offline_until.is_some() {
@@ -474,10 +477,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 FleetCounters::bump(&self.shared.counters.socket_errors);
             }
         }
-        self.measure_replies();
     }
 
-    /// Records the delay applied to the replies just handed to the socket.
+    /// Records the delay applied to the replies about to be handed to the socket.
     fn measure_replies(&mut self) {
         if self.replies_to_measure.is_empty() {
             return;
