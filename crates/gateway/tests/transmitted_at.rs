@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod sse;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig};
 use fleetbench_gateway::{GatewayConfig, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sse::EventReader;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -44,7 +46,8 @@ fn attempt_times(command: &Value) -> (OffsetDateTime, OffsetDateTime, OffsetDate
 /// Two reads sent to one device at once: the gateway's CoAP endpoint (NSTART = 1) holds the
 /// second until the first is answered, so the second's `transmitted_at` is at least the
 /// device's delay after the first's, while both started at about the same time. A simple
-/// read's transmission is within its attempt.
+/// read's transmission is within its attempt. The terminal events (`terminal_only`) carry the
+/// same entries, `transmitted_at` included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_queued_behind_nstart_is_transmitted_later() {
     let gateway = start(GatewayConfig::default()).await.unwrap();
@@ -67,6 +70,7 @@ async fn a_request_queued_behind_nstart_is_transmitted_later() {
     let endpoint = fleet.endpoints()[0].clone();
     api.wait_device(&endpoint, |d| d["active"] == true).await;
 
+    let mut events = EventReader::open(&gateway, "?terminal_only=true").await;
     let read = json!({"command_type": "lwm2m_request", "type": "read", "endpoint": "/3/0/0"});
     let path = format!("/devices/{endpoint}/gateway_commands");
     let (first, second) = tokio::join!(api.post(&path, read.clone()), api.post(&path, read));
@@ -76,8 +80,21 @@ async fn a_request_queued_behind_nstart_is_transmitted_later() {
         ids.push(created["_id"].as_str().unwrap().to_owned());
     }
     let mut times = Vec::new();
+    let mut details = Vec::new();
     for id in &ids {
-        times.push(attempt_times(&api.wait_command(id).await));
+        let command = api.wait_command(id).await;
+        times.push(attempt_times(&command));
+        details.push(command);
+    }
+    for _ in 0..ids.len() {
+        let event = events.next().await;
+        let command_id = event.data["command_id"].as_str().unwrap();
+        let command = details
+            .iter()
+            .find(|c| c["_id"] == command_id)
+            .expect("an event of one of ours");
+        assert_eq!(&event.data["record"], only_status(command), "{event:?}");
+        assert!(event.data["record"]["attempts"][0]["transmitted_at"].is_string());
     }
     times.sort_by_key(|(_, transmitted, _)| *transmitted);
     let (first, second) = (times[0], times[1]);
