@@ -151,6 +151,11 @@ impl StatsHandle {
     pub fn registered(&self) -> usize {
         *self.shared.registered.borrow()
     }
+
+    /// The reply delays applied so far (see [`RunningFleet::delay_histograms`]).
+    pub fn delay_histograms(&self) -> DelayHistograms {
+        self.shared.delay_histograms()
+    }
 }
 
 /// Binds every socket and starts the devices (and, in per-endpoint mode, their
