@@ -2,8 +2,9 @@
 //! device told to answer after 50 ms answered after about 51 ms. [`ReplyTimer::Precise`] sleeps
 //! on tokio's timer until [`COARSE_MARGIN`] before the deadline, then hands the last stretch to
 //! one process-wide timer thread: a heap of (deadline, waker) that sleeps on a condition
-//! variable (with a 1 µs timer slack) until [`SPIN_MARGIN`] before the earliest deadline,
-//! spins to it, and wakes the waiting task. One thread serves every device of every fleet;
+//! variable (with a 1 µs timer slack) until [`SPIN_MARGIN`] before the earliest wake-up time
+//! ([`WAKE_LEAD`] before a deadline), spins to it, and wakes the waiting task, which spins the
+//! last [`WAKE_LEAD`] itself. One thread serves every device of every fleet;
 //! it only holds waits that end within about [`COARSE_MARGIN`] and spins at most
 //! [`SPIN_MARGIN`] per deadline, so it scales to 10,000 devices without a thread or a timer
 //! file descriptor per device.
