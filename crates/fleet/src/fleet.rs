@@ -17,10 +17,11 @@ use crate::bind::SocketBinder;
 use crate::device::{Device, DeviceRole, DeviceSpec};
 use crate::driver::{DeviceDriver, DriverParts, Shared};
 use crate::impaired::ImpairedTransport;
+use crate::precise_timer::ReplyTimer;
 use crate::profile::{Behaviour, BehaviourProfile};
 use crate::registration::Registration;
 use crate::seeds::{self, Purpose};
-use crate::stats::FleetStats;
+use crate::stats::{DelayHistograms, FleetStats};
 use crate::{FleetConfig, FleetError, SubDeviceMode, limits};
 
 /// Extra time [`RunningFleet::shutdown`] waits for tasks beyond the de-register timeout.
@@ -41,6 +42,14 @@ pub struct RunningFleet {
 }
 
 impl RunningFleet {
+    /// The reply delays the devices applied so far (µs): `applied` from each request's
+    /// arrival at its device to the reply being handed to the socket, and `error_us` =
+    /// applied − intended (the profile's delay). Requests answered at once count with an
+    /// intended delay of 0.
+    pub fn delay_histograms(&self) -> DelayHistograms {
+        self.shared.delay_histograms()
+    }
+
     /// Endpoints currently registered (devices, plus sub-devices in per-endpoint mode).
     pub fn registered(&self) -> usize {
         *self.shared.registered.borrow()
@@ -142,6 +151,11 @@ impl StatsHandle {
     pub fn registered(&self) -> usize {
         *self.shared.registered.borrow()
     }
+
+    /// The reply delays applied so far (see [`RunningFleet::delay_histograms`]).
+    pub fn delay_histograms(&self) -> DelayHistograms {
+        self.shared.delay_histograms()
+    }
 }
 
 /// Binds every socket and starts the devices (and, in per-endpoint mode, their
@@ -188,6 +202,7 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         clock: &clock,
         stop: &stop_rx,
         now,
+        reply_timer: ReplyTimer::for_current_runtime(),
     };
     for index in 0..config.devices {
         let Some((socket, address)) = sockets.next() else {
@@ -264,6 +279,7 @@ struct Starter<'a> {
     clock: &'a Arc<dyn Clock>,
     stop: &'a watch::Receiver<bool>,
     now: Instant,
+    reply_timer: ReplyTimer,
 }
 
 impl Starter<'_> {
@@ -350,6 +366,7 @@ impl Starter<'_> {
             churn_seed: seeds.churn,
             shared: Arc::clone(self.shared),
             clock: Arc::clone(self.clock),
+            reply_timer: self.reply_timer,
         });
         tasks.spawn(driver.run(self.stop.clone()));
     }

@@ -45,6 +45,7 @@ pub mod impaired;
 pub mod limits;
 pub mod model;
 pub mod observe;
+pub mod precise_timer;
 pub mod profile;
 pub mod registration;
 pub mod seeds;
@@ -56,11 +57,12 @@ use std::time::Duration;
 use fleetbench_lwm2m::coap::EndpointConfig;
 
 pub use fleet::{RunningFleet, StatsHandle, start};
+pub use precise_timer::ReplyTimer;
 pub use profile::{
     BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, LinkImpairment, LinkProfile,
 };
 pub use registration::RetryPolicy;
-pub use stats::FleetStats;
+pub use stats::{DelayHistograms, FleetStats};
 
 /// How to start a fleet.
 #[derive(Debug, Clone)]

@@ -1,6 +1,53 @@
 //! Fleet-wide counters, shared by every device task (atomics, no locks).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Longest delay the histograms hold, in microseconds (the profile's cap: one hour).
+const MAX_RECORDED_US: u64 = 3_600_000_000;
+
+/// The reply delays a fleet applied, in microseconds. Every answered request counts, the
+/// ones answered at once (delay 0) included; requests dropped or answered 5.03 for overload
+/// do not.
+#[derive(Debug, Clone)]
+pub struct DelayHistograms {
+    /// The delay actually applied: from the request's arrival at the device to its reply
+    /// being handed to the socket (µs).
+    pub applied: Histogram<u64>,
+    /// Applied minus intended delay (µs). A reply never leaves before its intended time, so
+    /// this is the lateness.
+    pub error_us: Histogram<u64>,
+}
+
+impl DelayHistograms {
+    /// Empty histograms (1 µs to one hour, 3 significant digits).
+    #[allow(clippy::expect_used)] // constant bounds that hdrhistogram accepts (1 < 2 * 1, 3 digits)
+    pub fn new() -> Self {
+        let histogram =
+            || Histogram::new_with_bounds(1, MAX_RECORDED_US, 3).expect("valid constant bounds");
+        Self {
+            applied: histogram(),
+            error_us: histogram(),
+        }
+    }
+
+    /// Records one reply that was meant to leave `intended` after its request arrived and
+    /// left `applied` after it.
+    pub fn record(&mut self, applied: Duration, intended: Duration) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.applied.saturating_record(micros(applied));
+        self.error_us
+            .saturating_record(micros(applied.saturating_sub(intended)));
+    }
+}
+
+impl Default for DelayHistograms {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Counters of what the fleet's devices did. Read them with [`FleetCounters::snapshot`].
 #[derive(Debug, Default)]

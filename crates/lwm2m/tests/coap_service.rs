@@ -119,3 +119,59 @@ async fn silent_peer_times_out_after_the_rfc_back_off() {
     assert_eq!(service.stats().retransmissions, 4);
     service.shutdown().await;
 }
+
+/// With NSTART = 1 a second request to the same peer waits in the endpoint's queue: its
+/// probe stays empty until the first is answered, then notes a later first transmission.
+#[tokio::test]
+async fn a_probe_notes_the_first_transmission_after_nstart_queueing() {
+    use fleetbench_lwm2m::coap::service::TransmissionProbe;
+
+    let (server, _, mut incoming) = CoapService::bind(loopback(), ServiceConfig::default(), 1)
+        .await
+        .unwrap();
+    let (client_service, client, _) = CoapService::bind(loopback(), ServiceConfig::default(), 2)
+        .await
+        .unwrap();
+    let server_addr = server.local_addr();
+    let (first_probe, second_probe) = (TransmissionProbe::new(), TransmissionProbe::new());
+    let sent = |path: &'static str, probe: &TransmissionProbe| {
+        let (client, probe) = (client.clone(), probe.clone());
+        tokio::spawn(async move {
+            client
+                .request_probed(
+                    server_addr,
+                    new_request(RequestType::Get, &["3", "0", path]),
+                    RequestOptions::default(),
+                    Some(probe),
+                )
+                .await
+        })
+    };
+    let before = tokio::time::Instant::now();
+    let first = sent("0", &first_probe);
+    let second = sent("1", &second_probe);
+    let request = timeout(BOUND, incoming.recv()).await.unwrap().unwrap();
+    assert_eq!(uri_path(&request.packet), ["3", "0", "0"]);
+    let first_at = first_probe
+        .first()
+        .expect("the first request went on the wire");
+    assert!(first_at >= before);
+    assert_eq!(second_probe.first(), None, "queued behind NSTART, not sent");
+    request.respond(new_response(ResponseType::Content));
+    let request = timeout(BOUND, incoming.recv()).await.unwrap().unwrap();
+    assert_eq!(uri_path(&request.packet), ["3", "0", "1"]);
+    let second_at = second_probe
+        .first()
+        .expect("sent once the first was answered");
+    assert!(second_at >= first_at, "{second_at:?} < {first_at:?}");
+    request.respond(new_response(ResponseType::Content));
+    for task in [first, second] {
+        let response = timeout(BOUND, task).await.unwrap().unwrap().unwrap();
+        assert_eq!(response_code(&response), Some(ResponseType::Content));
+    }
+    // A probe keeps its first note.
+    first_probe.note(tokio::time::Instant::now());
+    assert_eq!(first_probe.first(), Some(first_at));
+    client_service.shutdown().await;
+    server.shutdown().await;
+}

@@ -12,7 +12,7 @@ mod requests;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use coap_lite::Packet;
@@ -26,9 +26,10 @@ use tokio::time::Instant;
 
 use crate::device::{Device, DeviceAction};
 use crate::observe::Observations;
+use crate::precise_timer::ReplyTimer;
 use crate::profile::Behaviour;
 use crate::registration::{Outcome, Registration};
-use crate::stats::FleetCounters;
+use crate::stats::{DelayHistograms, FleetCounters};
 
 use firmware::Downloads;
 use lifecycle::{Churn, QueueMode};
@@ -57,6 +58,8 @@ pub struct Shared {
     pub counters: FleetCounters,
     /// Devices registered right now.
     pub registered: watch::Sender<usize>,
+    /// Reply delays applied, and their error.
+    pub delays: Mutex<DelayHistograms>,
 }
 
 impl Shared {
@@ -65,7 +68,16 @@ impl Shared {
         Self {
             counters: FleetCounters::default(),
             registered: watch::Sender::new(0),
+            delays: Mutex::new(DelayHistograms::new()),
         }
+    }
+
+    /// A copy of the reply-delay histograms.
+    pub fn delay_histograms(&self) -> DelayHistograms {
+        self.delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -88,6 +100,9 @@ pub struct DeviceDriver<T: DatagramTransport> {
     registration_request: Option<RequestId>,
     counted_registered: bool,
     delayed: BinaryHeap<Reverse<DelayedReply>>,
+    reply_timer: ReplyTimer,
+    /// Replies handed to the endpoint since the last flush: (request arrival, intended delay).
+    replies_to_measure: Vec<(Instant, Duration)>,
     observations: Observations,
     downloads: Downloads,
     installs: Vec<(Instant, usize)>,
@@ -132,10 +147,15 @@ pub struct DriverParts<T> {
     pub shared: Arc<Shared>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// How delayed replies wait for their deadline ([`ReplyTimer::Tokio`] under a paused
+    /// clock).
+    pub reply_timer: ReplyTimer,
 }
 
 struct DelayedReply {
     at: Instant,
+    arrived: Instant,
+    intended: Duration,
     sequence: u64,
     exchange: ExchangeId,
     response: Packet,
@@ -179,6 +199,8 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             registration_request: None,
             counted_registered: false,
             delayed: BinaryHeap::new(),
+            reply_timer: parts.reply_timer,
+            replies_to_measure: Vec::new(),
             observations: Observations::new(),
             downloads: Downloads::default(),
             installs: Vec::new(),
@@ -217,6 +239,14 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             }
             let receiving = self.receive_paused_until.is_none();
             let deadline = self.next_deadline();
+            // Only a delayed reply's deadline needs sub-millisecond precision.
+            let timer = if deadline.is_some()
+                && self.delayed.peek().map(|Reverse(reply)| reply.at) == deadline
+            {
+                self.reply_timer
+            } else {
+                ReplyTimer::Tokio
+            };
             let stopping = self.stopping_deadline.is_some();
             // Biased: datagrams already received (say, the answer to an Update) are handled
             // before a stop request.
@@ -237,7 +267,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                         self.begin_stop(self.clock.now());
                     }
                 }
-                () = sleep_until_optional(deadline) => self.on_timer(self.clock.now()),
+                () = sleep_until_optional(deadline, timer) => self.on_timer(self.clock.now()),
             }
         }
         self.set_registered(false);
@@ -335,6 +365,8 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             {
                 if let Some(Reverse(reply)) = self.delayed.pop() {
                     progressed = true;
+                    self.replies_to_measure
+                        .push((reply.arrived, reply.intended));
                     self.respond(now, reply.exchange, reply.response, reply.action);
                     if self.silent_until.is_some() {
                         return;
@@ -424,6 +456,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     }
 
     async fn flush(&mut self) {
+        // Stamped as the replies are handed to the socket (just before the sends, so that a
+        // peer that got its answer finds it counted).
+        self.measure_replies();
         let now = self.clock.now();
         while let Some(transmit) = self.endpoint.poll_transmit() {
             if self.offline_until.is_some() {
@@ -441,6 +476,27 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             {
                 FleetCounters::bump(&self.shared.counters.socket_errors);
             }
+        }
+    }
+
+    /// Records the delay applied to the replies about to be handed to the socket.
+    fn measure_replies(&mut self) {
+        if self.replies_to_measure.is_empty() {
+            return;
+        }
+        if self.offline_until.is_some() {
+            // Dropped at the socket: not applied.
+            self.replies_to_measure.clear();
+            return;
+        }
+        let sent = self.clock.now();
+        let mut delays = self
+            .shared
+            .delays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (arrived, intended) in self.replies_to_measure.drain(..) {
+            delays.record(sent.saturating_duration_since(arrived), intended);
         }
     }
 
@@ -471,9 +527,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     }
 }
 
-async fn sleep_until_optional(deadline: Option<Instant>) {
+async fn sleep_until_optional(deadline: Option<Instant>, timer: ReplyTimer) {
     match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        Some(deadline) => timer.sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }

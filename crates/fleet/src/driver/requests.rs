@@ -102,6 +102,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         action: Option<DeviceAction>,
     ) {
         if delay.is_zero() {
+            self.replies_to_measure.push((now, delay));
             self.respond(now, exchange, response, action);
             return;
         }
@@ -118,6 +119,8 @@ impl<T: DatagramTransport> DeviceDriver<T> {
         self.next_sequence = self.next_sequence.wrapping_add(1);
         self.delayed.push(Reverse(DelayedReply {
             at: now + delay,
+            arrived: now,
+            intended: delay,
             sequence,
             exchange,
             response,

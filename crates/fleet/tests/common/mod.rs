@@ -176,6 +176,8 @@ pub fn start_device_with(options: Options) -> Server {
         churn_seed: 9,
         shared: Arc::clone(&shared),
         clock: Arc::new(TokioClock),
+        // Tokio's timer under the paused clock: the detection is part of what is tested.
+        reply_timer: fleetbench_fleet::ReplyTimer::for_current_runtime(),
     });
     let task = tokio::spawn(driver.run(stop_rx));
     Server {

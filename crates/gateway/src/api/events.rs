@@ -20,7 +20,7 @@ use crate::engine::events::Event;
 use crate::model::ObjectId;
 use crate::state::GatewayState;
 
-/// `GET /gateway_commands/events[?command_id=..][&device_id=..]`.
+/// `GET /gateway_commands/events[?command_id=..][&device_id=..][&terminal_only=true]`.
 pub async fn stream(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -31,13 +31,21 @@ pub async fn stream(
     };
     let command_id = query.take_with("command_id", parse)?;
     let device_id = query.take_with("device_id", parse)?;
-    query.finish(&["command_id", "device_id"])?;
+    let terminal_only = query
+        .take_with("terminal_only", |text| match text {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("{other:?} is not true or false")),
+        })?
+        .unwrap_or(false);
+    query.finish(&["command_id", "device_id", "terminal_only"])?;
     let receiver = state.engine.state().events.subscribe();
     let shared = state.engine.state().clone();
     let stop = state.engine.shutdown_signal();
     let filter = EventFilter {
         command_id,
         device_id,
+        terminal_only,
     };
     let events = deliveries(receiver, filter, shared, stop).map(|delivery| {
         Ok::<_, Infallible>(match delivery {
@@ -60,6 +68,17 @@ pub struct EventFilter {
     pub command_id: Option<ObjectId>,
     /// Only events of this target device.
     pub device_id: Option<ObjectId>,
+    /// Only terminal `status` events (`success`, `fail`), each carrying its full record.
+    pub terminal_only: bool,
+}
+
+impl EventFilter {
+    /// Whether `event` passes.
+    pub fn accepts(&self, event: &Event) -> bool {
+        self.command_id.is_none_or(|id| id == event.command_id)
+            && self.device_id.is_none_or(|id| id == event.device_id)
+            && (!self.terminal_only || event.is_terminal_status())
+    }
 }
 
 /// What a subscriber receives next.
@@ -89,9 +108,7 @@ pub fn deliveries(
                 };
                 match received {
                     Ok(event) => {
-                        if filter.command_id.is_some_and(|id| id != event.command_id)
-                            || filter.device_id.is_some_and(|id| id != event.device_id)
-                        {
+                        if !filter.accepts(&event) {
                             continue;
                         }
                         return Some((Delivery::Event(event), (receiver, stop)));
@@ -145,6 +162,7 @@ mod tests {
                 status: Some(Status::Sent),
                 status_message: Some(format!("event {n}")),
                 value: None,
+                record: None,
                 at,
             });
         }

@@ -78,7 +78,7 @@ fn routes() -> Vec<Route> {
             Get,
             "/gateway_commands/events",
             "Server-sent events of status changes and observe notifications",
-            &["command_id", "device_id"],
+            &["command_id", "device_id", "terminal_only"],
             true,
         ),
         route(

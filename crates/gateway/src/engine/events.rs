@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{ObjectId, Status, Timestamp};
+use crate::model::{ObjectId, Status, StatusEntry, Timestamp};
 
 /// One event.
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +26,11 @@ pub struct Event {
     /// The notified value (`notification` events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
+    /// The target's whole entry, exactly as `GET /gateway_commands/{id}` shows it under
+    /// `statuses[device_id]` (terminal `status` events only), so that a subscriber needs
+    /// no detail request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<StatusEntry>,
     /// When.
     pub at: Timestamp,
 }
@@ -34,6 +39,13 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Events {
     sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl Event {
+    /// Whether this is a `status` event with a terminal status (`success` or `fail`).
+    pub fn is_terminal_status(&self) -> bool {
+        self.kind == "status" && self.status.is_some_and(Status::is_terminal)
+    }
 }
 
 impl Events {
@@ -48,7 +60,8 @@ impl Events {
         self.sender.receiver_count() > 0
     }
 
-    /// Publishes an event built by `make`, only if someone listens.
+    /// Publishes an event built by `make`, only if someone listens. The event is built once
+    /// and shared by every subscriber.
     pub fn publish(&self, make: impl FnOnce() -> Event) {
         if self.has_subscribers() {
             let _ = self.sender.send(Arc::new(make()));

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::model::{CommandType, Status};
 
@@ -47,6 +48,49 @@ pub struct Metrics {
     pub discoveries_waiting: AtomicU64,
     /// Targets currently `sent` (slot 0) or `enqueued` (slot 1), by command type (gauge).
     open: [[AtomicI64; 2]; TYPES],
+    /// Attempts' wait from start to first transmission (link queue).
+    link_queue: WaitHistogram,
+}
+
+/// Upper bounds (µs) of the link-queue histogram's buckets; `+Inf` follows.
+const WAIT_BOUNDS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000,
+];
+
+/// A lock-free Prometheus histogram of waits: cumulative buckets are summed at render time.
+#[derive(Debug, Default)]
+struct WaitHistogram {
+    /// Per-bucket (not cumulative) counts; the last slot is `+Inf`.
+    buckets: [AtomicU64; WAIT_BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl WaitHistogram {
+    fn record(&self, wait: Duration) {
+        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        let slot = WAIT_BOUNDS_US
+            .iter()
+            .position(|bound| us <= *bound)
+            .unwrap_or(WAIT_BOUNDS_US.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        header(out, name, "histogram", help);
+        let mut cumulative = 0;
+        for (slot, count) in self.buckets.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let bound = WAIT_BOUNDS_US
+                .get(slot)
+                .map_or_else(|| "+Inf".to_owned(), |us| (*us as f64 / 1e6).to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
 }
 
 /// Values read from elsewhere at scrape time.
@@ -102,6 +146,12 @@ impl Metrics {
             NoAnswer => 3,
         };
         self.attempts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long an attempt waited in the gateway (NSTART queueing, per-device
+    /// exclusive sections) before its first datagram went on the wire.
+    pub fn link_queue_wait(&self, wait: Duration) {
+        self.link_queue.record(wait);
     }
 
     /// Counts a create refused with 429.
@@ -289,6 +339,11 @@ impl Metrics {
             header(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {value}");
         }
+        self.link_queue.render(
+            &mut out,
+            "fleetbench_gateway_link_queue_seconds",
+            "Wait of an attempt from its start to its first datagram on the wire (NSTART queueing, per-device exclusive sections).",
+        );
         out
     }
 }
@@ -296,4 +351,35 @@ impl Metrics {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits of 40 µs, 700 µs and 9 s land in the 50 µs, 1 ms and `+Inf` buckets; the
+    /// buckets are cumulative and the sum is in seconds.
+    #[test]
+    fn link_queue_waits_render_as_a_cumulative_histogram() {
+        let metrics = Metrics::default();
+        for us in [40, 700, 9_000_000] {
+            metrics.link_queue_wait(Duration::from_micros(us));
+        }
+        let text = metrics.render(Gauges::default());
+        let name = "fleetbench_gateway_link_queue_seconds";
+        for line in [
+            format!("{name}_bucket{{le=\"0.00005\"}} 1"),
+            format!("{name}_bucket{{le=\"0.0005\"}} 1"),
+            format!("{name}_bucket{{le=\"0.001\"}} 2"),
+            format!("{name}_bucket{{le=\"5\"}} 2"),
+            format!("{name}_bucket{{le=\"+Inf\"}} 3"),
+            format!("{name}_sum 9.00074"),
+            format!("{name}_count 3"),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod observations;
 mod plan;
 pub mod request;
 mod target;
+pub mod transmission;
 pub mod validate;
 
 use std::sync::Arc;
@@ -163,6 +164,7 @@ impl Engine {
                 status: Some(initial),
                 status_message: record.entry(index).map(|(_, entry)| entry.status_message),
                 value: None,
+                record: None,
                 at,
             });
             tokio::spawn(target::run(self.inner.clone(), record.clone(), index));

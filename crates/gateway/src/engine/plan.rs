@@ -623,6 +623,7 @@ pub(crate) fn keep_observing(
                             status: None,
                             status_message: None,
                             value: Some(value),
+                            record: None,
                             at,
                         });
                     }

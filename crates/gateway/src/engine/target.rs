@@ -10,10 +10,10 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use super::EngineInner;
 use super::events::Event;
 use super::plan::{self, Done};
+use super::transmission::{self, TransmissionProbe};
 use crate::model::command::WINDOW_RETRY_LIMIT;
-use crate::model::{AttemptOutcome, CommandSpec, RetryStrategy, Status, Timestamp};
+use crate::model::{Attempt, AttemptOutcome, CommandSpec, RetryStrategy, Status, Timestamp};
 use crate::store::CommandRecord;
-use crate::store::record::attempt;
 
 /// The status message of a command that ran out of time.
 pub const TIMEOUT_MESSAGE: &str = "timeout";
@@ -108,13 +108,13 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
         Status::Sent,
         "sent to the device",
         stamp(engine, now),
-    ) {
-        if change.from != change.to {
-            engine
-                .state
-                .metrics
-                .moved(spec.command_type, Some(change.from), Some(change.to));
-        }
+    ) && change.from != change.to
+    {
+        // A target created `sent` stays `sent`: its creation event already said so.
+        engine
+            .state
+            .metrics
+            .moved(spec.command_type, Some(change.from), Some(change.to));
         publish(engine, record, index);
     }
     let deadline = now + Duration::from_secs(spec.timeout);
@@ -126,17 +126,26 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
         let attempt_deadline = policy
             .attempt_timeout
             .map_or(deadline, |limit| (started + limit).min(deadline));
-        let result = timeout_at(attempt_deadline, plan::execute(engine, record, index)).await;
+        let probe = TransmissionProbe::new();
+        let result = timeout_at(
+            attempt_deadline,
+            transmission::tracking(probe.clone(), plan::execute(engine, record, index)),
+        )
+        .await;
         let ended = clock.now();
+        let times = AttemptTimes {
+            number,
+            started,
+            transmitted: probe.first(),
+            ended,
+        };
         let (outcome, message) = match result {
             Ok(Ok(done)) => {
                 record_attempt(
                     engine,
                     record,
                     index,
-                    number,
-                    started,
-                    ended,
+                    times,
                     AttemptOutcome::Success,
                     done.message.clone(),
                 );
@@ -160,16 +169,7 @@ async fn drive(engine: &EngineInner, record: &CommandRecord, index: usize) -> Te
                 format!("no answer before the command timeout of {} s", spec.timeout),
             ),
         };
-        record_attempt(
-            engine,
-            record,
-            index,
-            number,
-            started,
-            ended,
-            outcome,
-            message.clone(),
-        );
+        record_attempt(engine, record, index, times, outcome, message.clone());
         if ended >= deadline {
             return Terminal::fail(TIMEOUT_MESSAGE.to_owned());
         }
@@ -206,27 +206,39 @@ fn stamp(engine: &EngineInner, at: Instant) -> Timestamp {
     Timestamp::new(engine.state.clock.utc(at))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The instants of one attempt.
+#[derive(Debug, Clone, Copy)]
+struct AttemptTimes {
+    number: u32,
+    started: Instant,
+    /// When its first datagram went on the wire, if it did.
+    transmitted: Option<Instant>,
+    ended: Instant,
+}
+
 fn record_attempt(
     engine: &EngineInner,
     record: &CommandRecord,
     index: usize,
-    number: u32,
-    started: Instant,
-    ended: Instant,
+    times: AttemptTimes,
     outcome: AttemptOutcome,
     message: String,
 ) {
-    engine.state.metrics.attempt(outcome);
+    let metrics = &engine.state.metrics;
+    metrics.attempt(outcome);
+    if let Some(transmitted) = times.transmitted {
+        metrics.link_queue_wait(transmitted.saturating_duration_since(times.started));
+    }
     record.push_attempt(
         index,
-        attempt(
-            number,
-            stamp(engine, started),
-            stamp(engine, ended),
+        Attempt {
+            number: times.number,
+            started_at: stamp(engine, times.started),
+            transmitted_at: times.transmitted.map(|at| stamp(engine, at)),
+            ended_at: stamp(engine, times.ended),
             outcome,
             message,
-        ),
+        },
     );
 }
 
@@ -265,17 +277,25 @@ fn finish(
     }
 }
 
+/// Publishes the target's current status. A terminal status carries the whole entry as
+/// `record`: one copy taken under the record's lock, shared by every subscriber.
 fn publish(engine: &EngineInner, record: &CommandRecord, index: usize) {
     engine.state.events.publish(|| {
         let (device_id, entry) = record.entry(index).unzip();
+        let status = entry.as_ref().map(|e| e.status);
+        let status_message = entry.as_ref().map(|e| e.status_message.clone());
+        let at = entry
+            .as_ref()
+            .map_or_else(|| engine.state.now(), |e| e.updated_at);
         Event {
             kind: "status",
             command_id: record.id,
             device_id: device_id.unwrap_or(record.spec.device_id),
-            status: entry.as_ref().map(|e| e.status),
-            status_message: entry.as_ref().map(|e| e.status_message.clone()),
+            status,
+            status_message,
             value: None,
-            at: entry.map_or_else(|| engine.state.now(), |e| e.updated_at),
+            at,
+            record: entry.filter(|e| e.status.is_terminal()),
         }
     });
 }

@@ -13,6 +13,7 @@ use fleetbench_lwm2m::path::Lwm2mPath;
 
 use super::registry::{Registration, Registry, ended};
 use super::transfer::Peer;
+use crate::engine::transmission;
 use crate::engine::{
     DeviceLink, DeviceOperation, DeviceRoute, LinkError, Observation, OperationOutcome,
 };
@@ -106,7 +107,7 @@ impl DeviceLink for CoapLink {
         let started = async {
             let (first, notifications) = self
                 .client
-                .observe(addr, request)
+                .observe_probed(addr, request, transmission::current())
                 .await
                 .map_err(|e| peer.failure(e))?;
             let first = peer.check(first)?;

@@ -13,6 +13,7 @@ use fleetbench_lwm2m::packets::{
 };
 use fleetbench_lwm2m::path::Lwm2mPath;
 
+use crate::engine::transmission;
 use crate::engine::{LinkError, OperationOutcome};
 
 /// Block size used for Block1 uploads and asked for in Block2 downloads.
@@ -38,7 +39,12 @@ impl Peer<'_> {
     pub async fn exchange(&self, packet: Packet) -> Result<Packet, LinkError> {
         let response = self
             .client
-            .request(self.addr, packet, RequestOptions::default())
+            .request_probed(
+                self.addr,
+                packet,
+                RequestOptions::default(),
+                transmission::current(),
+            )
             .await
             .map_err(|e| self.failure(e))?;
         self.check(response)

@@ -82,9 +82,14 @@ pub struct Attempt {
     pub number: u32,
     /// When it started.
     pub started_at: Timestamp,
+    /// When its first datagram went on the wire to the device, after any wait in the
+    /// gateway (NSTART queueing, per-device exclusive sections) [extension]. Absent when the
+    /// request never reached the wire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transmitted_at: Option<Timestamp>,
     /// When it ended.
     pub ended_at: Timestamp,
-    /// How it ended.
+    /// How it ended (every attempt has one).
     pub outcome: AttemptOutcome,
     /// What happened, in words.
     pub message: String,

@@ -6,7 +6,6 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::lock;
-use crate::model::status::AttemptOutcome;
 use crate::model::{Attempt, CommandSpec, ObjectId, Status, StatusEntry, Timestamp, Transition};
 
 /// Most attempts recorded per target (beyond this the oldest are dropped).
@@ -358,21 +357,4 @@ fn render_members<T: Serialize>(value: &T) -> String {
         .and_then(|rest| rest.strip_suffix('}'))
         .unwrap_or("");
     inner.to_owned()
-}
-
-/// Builds an [`Attempt`].
-pub fn attempt(
-    number: u32,
-    started_at: Timestamp,
-    ended_at: Timestamp,
-    outcome: AttemptOutcome,
-    message: String,
-) -> Attempt {
-    Attempt {
-        number,
-        started_at,
-        ended_at,
-        outcome,
-        message,
-    }
 }

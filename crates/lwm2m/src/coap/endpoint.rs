@@ -320,10 +320,8 @@ impl Endpoint {
             self.dedup
                 .update(incoming.peer, incoming.mid, Seen::Answered(Vec::new()));
         }
-        self.transmits.push_back(Transmit {
-            peer: incoming.peer,
-            bytes,
-        });
+        self.transmits
+            .push_back(Transmit::new(incoming.peer, bytes));
     }
 
     /// Acknowledges a received CON request now with an empty ACK; the response will follow
@@ -339,7 +337,7 @@ impl Endpoint {
         let ack = empty_message(MessageType::Acknowledgement, incoming.mid);
         let (peer, mid) = (incoming.peer, incoming.mid);
         self.dedup.update(peer, mid, Seen::Answered(ack.clone()));
-        self.transmits.push_back(Transmit { peer, bytes: ack });
+        self.transmits.push_back(Transmit::new(peer, ack));
     }
 
     /// Drops a received request without answering it (a simulated lost reply). A duplicate of
@@ -383,7 +381,7 @@ impl Endpoint {
         } else {
             self.remember_non(peer, mid, token.to_vec());
         }
-        self.transmits.push_back(Transmit { peer, bytes });
+        self.transmits.push_back(Transmit::new(peer, bytes));
         Ok(())
     }
 
@@ -568,7 +566,11 @@ impl Endpoint {
             self.timers
                 .push(Reverse((deadline, Timer::ResponseDeadline(id))));
         }
-        self.transmits.push_back(Transmit { peer, bytes });
+        self.transmits.push_back(Transmit {
+            peer,
+            bytes,
+            first_of: Some(id),
+        });
     }
 
     fn remove_token(&mut self, id: RequestId, peer: SocketAddr) {
@@ -634,10 +636,8 @@ impl Endpoint {
 
     fn send_reset(&mut self, peer: SocketAddr, mid: u16) {
         self.stats.resets_sent += 1;
-        self.transmits.push_back(Transmit {
-            peer,
-            bytes: empty_message(MessageType::Reset, mid),
-        });
+        self.transmits
+            .push_back(Transmit::new(peer, empty_message(MessageType::Reset, mid)));
     }
 
     fn on_retransmit_timer(&mut self, now: Instant, peer: SocketAddr, mid: u16) {
@@ -657,7 +657,7 @@ impl Endpoint {
             self.stats.retransmissions += 1;
             self.timers
                 .push(Reverse((deadline, Timer::Retransmit(peer, mid))));
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit::new(peer, bytes));
             return;
         }
         let Some(pending) = self.pending_cons.remove(&(peer, mid)) else {
@@ -774,7 +774,7 @@ impl Endpoint {
     fn answer_once(&mut self, peer: SocketAddr, mid: u16, bytes: Vec<u8>, expires: Instant) {
         self.remember(peer, mid, Seen::Answered(bytes.clone()), expires);
         if !bytes.is_empty() {
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit::new(peer, bytes));
         }
     }
 
@@ -788,7 +788,7 @@ impl Endpoint {
             && !bytes.is_empty()
         {
             let bytes = bytes.clone();
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit::new(peer, bytes));
         }
         true
     }

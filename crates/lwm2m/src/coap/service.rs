@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use coap_lite::{MessageClass, Packet, ResponseType};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -59,6 +59,31 @@ pub enum RequestError {
     Stopped,
 }
 
+/// Where the service notes when a request first went on the wire: the instant its first
+/// datagram was handed to the socket, after any NSTART queueing in the endpoint. Shared by
+/// clones; only the first note sticks, so one probe given to every request of a multi-request
+/// operation (block-wise transfers) keeps the operation's first datagram. The note is made by
+/// the service's task, so it survives a caller that stops waiting for the answer.
+#[derive(Debug, Clone, Default)]
+pub struct TransmissionProbe(Arc<OnceLock<Instant>>);
+
+impl TransmissionProbe {
+    /// An empty probe.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Notes a first transmission at `at`, unless one is noted already.
+    pub fn note(&self, at: Instant) {
+        let _ = self.0.set(at);
+    }
+
+    /// When the first request given this probe first went on the wire, if it did.
+    pub fn first(&self) -> Option<Instant> {
+        self.0.get().copied()
+    }
+}
+
 /// A request received by the service, waiting for its answer.
 #[derive(Debug)]
 pub struct IncomingRequest {
@@ -107,6 +132,7 @@ enum Command {
         packet: Packet,
         options: RequestOptions,
         waiter: Waiter,
+        probe: Option<TransmissionProbe>,
     },
     Cancel(u64),
     Respond(ExchangeId, Packet),
@@ -160,6 +186,18 @@ impl CoapClient {
         packet: Packet,
         options: RequestOptions,
     ) -> Result<Packet, RequestError> {
+        self.request_probed(peer, packet, options, None).await
+    }
+
+    /// [`request`](Self::request), noting in `probe` when the request first went on the
+    /// wire.
+    pub async fn request_probed(
+        &self,
+        peer: SocketAddr,
+        packet: Packet,
+        options: RequestOptions,
+        probe: Option<TransmissionProbe>,
+    ) -> Result<Packet, RequestError> {
         let _permit = self
             .permits
             .acquire()
@@ -183,6 +221,7 @@ impl CoapClient {
                 packet,
                 options,
                 waiter: Waiter::Once(sender),
+                probe,
             })
             .map_err(|_| RequestError::Stopped)?;
         let result = receiver.await.unwrap_or(Err(RequestError::Stopped));
@@ -196,6 +235,17 @@ impl CoapClient {
         &self,
         peer: SocketAddr,
         packet: Packet,
+    ) -> Result<(Packet, Notifications), RequestError> {
+        self.observe_probed(peer, packet, None).await
+    }
+
+    /// [`observe`](Self::observe), noting in `probe` when the Observe request first went on
+    /// the wire.
+    pub async fn observe_probed(
+        &self,
+        peer: SocketAddr,
+        packet: Packet,
+        probe: Option<TransmissionProbe>,
     ) -> Result<(Packet, Notifications), RequestError> {
         let key = self.key();
         let (first_sender, first_receiver) = oneshot::channel();
@@ -220,6 +270,7 @@ impl CoapClient {
                 packet,
                 options,
                 waiter,
+                probe,
             })
             .map_err(|_| RequestError::Stopped)?;
         let first = first_receiver.await.unwrap_or(Err(RequestError::Stopped))?;
@@ -276,6 +327,7 @@ impl CoapService {
             commands,
             waiters: HashMap::new(),
             keys: HashMap::new(),
+            probes: HashMap::new(),
             incoming: incoming_sender,
             stats: Arc::clone(&stats),
         };
@@ -317,6 +369,9 @@ struct Driver<T> {
     commands: mpsc::UnboundedSender<Command>,
     waiters: HashMap<RequestId, (u64, Waiter)>,
     keys: HashMap<u64, RequestId>,
+    /// Probes of requests not yet transmitted (removed at the first transmission or when the
+    /// request ends).
+    probes: HashMap<RequestId, TransmissionProbe>,
     incoming: mpsc::Sender<IncomingRequest>,
     stats: Arc<Mutex<EndpointStats>>,
 }
@@ -360,14 +415,19 @@ impl<T: DatagramTransport> Driver<T> {
                 packet,
                 options,
                 waiter,
+                probe,
             } => {
                 let id = self.endpoint.send_request(now, peer, packet, options);
                 self.waiters.insert(id, (key, waiter));
                 self.keys.insert(key, id);
+                if let Some(probe) = probe {
+                    self.probes.insert(id, probe);
+                }
             }
             Command::Cancel(key) => {
                 if let Some(id) = self.keys.remove(&key) {
                     self.waiters.remove(&id);
+                    self.probes.remove(&id);
                     self.endpoint.cancel(now, id);
                 }
             }
@@ -381,8 +441,15 @@ impl<T: DatagramTransport> Driver<T> {
             self.on_event(event);
         }
         while let Some(transmit) = self.endpoint.poll_transmit() {
-            if let Err(error) = self.transport.send_to(&transmit.bytes, transmit.peer).await {
-                tracing::debug!(%error, peer = %transmit.peer, "CoAP send error");
+            match self.transport.send_to(&transmit.bytes, transmit.peer).await {
+                Ok(_) => {
+                    if let Some(probe) = transmit.first_of.and_then(|id| self.probes.remove(&id)) {
+                        probe.note(Instant::now());
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, peer = %transmit.peer, "CoAP send error");
+                }
             }
         }
         if let Ok(mut stats) = self.stats.lock() {
@@ -421,6 +488,7 @@ impl<T: DatagramTransport> Driver<T> {
             Event::Failed {
                 request, reason, ..
             } => {
+                self.probes.remove(&request);
                 if let Some((key, waiter)) = self.waiters.remove(&request) {
                     self.keys.remove(&key);
                     fail_waiter(waiter, RequestError::Failed(reason));
@@ -431,6 +499,7 @@ impl<T: DatagramTransport> Driver<T> {
     }
 
     fn on_response(&mut self, now: Instant, request: RequestId, packet: Packet) {
+        self.probes.remove(&request);
         let Some((key, waiter)) = self.waiters.remove(&request) else {
             return;
         };

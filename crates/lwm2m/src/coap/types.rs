@@ -19,6 +19,20 @@ pub struct Transmit {
     pub peer: SocketAddr,
     /// The encoded CoAP message.
     pub bytes: Vec<u8>,
+    /// Set on the first transmission of one of our requests (after any NSTART queueing),
+    /// never on retransmissions: lets a driver note when a request first went on the wire.
+    pub first_of: Option<RequestId>,
+}
+
+impl Transmit {
+    /// A datagram that is not the first transmission of a request.
+    pub fn new(peer: SocketAddr, bytes: Vec<u8>) -> Self {
+        Self {
+            peer,
+            bytes,
+            first_of: None,
+        }
+    }
 }
 
 /// How a request is sent.
