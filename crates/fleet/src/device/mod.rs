@@ -4,6 +4,7 @@
 //! carry out (reboot, registration update, firmware download).
 
 mod blockwise;
+mod composite;
 mod create;
 mod discover;
 pub mod etag;
@@ -483,3 +484,6 @@ fn parse_prefix(prefix: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod composite_tests;
