@@ -78,31 +78,19 @@ fn lookup(node: &mut Node, now: Instant, path: &Lwm2mPath) -> Lookup {
     }
 }
 
-/// Read-Composite: `FETCH /` with a path list.
-pub(super) fn read_composite(
-    device: &mut Device,
-    now: Instant,
-    request: &Packet,
-) -> Result<Packet, Failure> {
-    let format = body_format(request)?;
-    let answer_format = match message::format_option(request, CoapOption::Accept) {
-        FormatOption::Absent => format,
-        FormatOption::Known(accept @ (ContentFormat::SenmlJson | ContentFormat::SenmlCbor)) => {
-            accept
-        }
-        FormatOption::Known(_) | FormatOption::Unknown(_) => {
-            return Err(ResponseType::NotAcceptable);
-        }
-    };
-    let paths =
-        composite::decode_paths(format, &request.payload).map_err(|err| codec_failure(&err))?;
-    if paths.is_empty() {
-        return Err(ResponseType::BadRequest);
-    }
+/// The records under a path list, and how many listed paths existed and were readable.
+pub(super) struct Collected {
+    pub(super) records: Vec<Record>,
+    existing: usize,
+    readable: usize,
+}
+
+/// Collects the records of a Read-Composite of `paths`: each value once, in list order.
+pub(super) fn collect(device: &mut Device, now: Instant, paths: &[CompositePath]) -> Collected {
     let mut records = Vec::new();
     let mut seen = BTreeSet::new();
     let (mut existing, mut readable) = (0usize, 0usize);
-    for entry in &paths {
+    for entry in paths {
         let outcomes: Vec<Lookup> = match entry {
             CompositePath::Root => {
                 let node = &mut device.gateway;
@@ -132,6 +120,39 @@ pub(super) fn read_composite(
             }
         }
     }
+    Collected {
+        records,
+        existing,
+        readable,
+    }
+}
+
+/// Read-Composite: `FETCH /` with a path list.
+pub(super) fn read_composite(
+    device: &mut Device,
+    now: Instant,
+    request: &Packet,
+) -> Result<Packet, Failure> {
+    let format = body_format(request)?;
+    let answer_format = match message::format_option(request, CoapOption::Accept) {
+        FormatOption::Absent => format,
+        FormatOption::Known(accept @ (ContentFormat::SenmlJson | ContentFormat::SenmlCbor)) => {
+            accept
+        }
+        FormatOption::Known(_) | FormatOption::Unknown(_) => {
+            return Err(ResponseType::NotAcceptable);
+        }
+    };
+    let paths =
+        composite::decode_paths(format, &request.payload).map_err(|err| codec_failure(&err))?;
+    if paths.is_empty() {
+        return Err(ResponseType::BadRequest);
+    }
+    let Collected {
+        records,
+        existing,
+        readable,
+    } = collect(device, now, &paths);
     if existing == 0 {
         return Err(ResponseType::NotFound);
     }
