@@ -2,10 +2,12 @@
 # Installs the independent peers the interop tests talk to:
 #   - libcoap's coap-client (Debian package libcoap3-bin)
 #   - aiocoap (PyPI), for a minimal LwM2M server written in the tests
+#   - cbor2 (PyPI), an independent CBOR decoder for the SenML CBOR of Send and Read-Composite
 # Idempotent: skips what is already there.
 set -euo pipefail
 
 AIOCOAP_VERSION="0.4.17"
+CBOR2_VERSION="6.3.0"
 
 have_coap_client() {
     command -v coap-client-notls >/dev/null 2>&1 || command -v coap-client >/dev/null 2>&1
@@ -23,6 +25,11 @@ fi
 if ! python3 -c "import aiocoap" >/dev/null 2>&1; then
     echo "installing aiocoap ${AIOCOAP_VERSION}..."
     python3 -m pip install --quiet --disable-pip-version-check "aiocoap==${AIOCOAP_VERSION}"
+fi
+
+if ! python3 -c "import cbor2" >/dev/null 2>&1; then
+    echo "installing cbor2 ${CBOR2_VERSION}..."
+    python3 -m pip install --quiet --disable-pip-version-check "cbor2==${CBOR2_VERSION}"
 fi
 
 coap_client=$(command -v coap-client-notls || command -v coap-client)

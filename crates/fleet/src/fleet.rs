@@ -305,6 +305,7 @@ impl Starter<'_> {
             firmware_failures: config.profile.firmware_failures.clone(),
             local_ip: Some(address.ip()),
             root_content_formats: config.root_content_formats.clone(),
+            send: config.send.clone(),
         }
     }
 

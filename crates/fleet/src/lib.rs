@@ -49,6 +49,7 @@ pub mod precise_timer;
 pub mod profile;
 pub mod registration;
 pub mod seeds;
+pub mod send;
 pub mod stats;
 
 use std::net::{IpAddr, SocketAddr};
@@ -109,6 +110,8 @@ pub struct FleetConfig {
     /// (110 SenML JSON, 112 SenML CBOR, 11542 TLV; all three are served whatever it says). One value is written unquoted, which is
     /// all Wakaama's parser accepts; several become `ct="110 112"`.
     pub root_content_formats: Vec<u16>,
+    /// LwM2M 1.1 Send (`POST /dp`): period, paths and format; off by default.
+    pub send: send::SendSpec,
 }
 
 /// How sub-devices are exposed to the LwM2M server.
@@ -144,6 +147,7 @@ impl Default for FleetConfig {
             update_period: None,
             max_sockets_per_ip: None,
             root_content_formats: vec![110],
+            send: send::SendSpec::default(),
         }
     }
 }
@@ -171,6 +175,13 @@ impl FleetConfig {
                 "devices",
                 self.devices.to_string(),
                 "at most 1000000 devices",
+            );
+        }
+        if let Err(err) = self.send.validate() {
+            return invalid(
+                "send",
+                err.to_string(),
+                "see fleetbench_fleet::send::SendSpec",
             );
         }
         if self.sub_devices > device::MAX_SUB_DEVICES {

@@ -4,14 +4,26 @@
 //! The driver asks [`Registration::poll_request`] for a request to send whenever the
 //! deadline from [`Registration::poll_timeout`] has passed (or after any event), sends it
 //! through the CoAP endpoint, and feeds back the response or failure.
+//!
+//! A Register (or an Update carrying the object list) whose payload is larger than one block
+//! ([`DEFAULT_REGISTER_BLOCK_SIZE`] bytes) goes out with Block1 (RFC 7959): each 2.31
+//! Continue makes the next block due at once (`poll_timeout` returns the instant of the
+//! 2.31), a smaller SZX from the server is followed, a 4.13 with a smaller Block1 size
+//! restarts with that size, and the answer to the last block is the answer to the request.
 
 use std::time::Duration;
 
 use coap_lite::{CoapOption, MessageClass, Packet, ResponseType};
+use fleetbench_lwm2m::block_upload::{BlockUpload, UploadStep};
 use fleetbench_lwm2m::registration::{self, RegistrationParams};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
+
+/// Largest Register/Update payload sent in one message; larger ones go with Block1 in blocks of
+/// this size (RFC 7959; 1024 bytes keeps every datagram under the 1152-byte IP MTU guidance
+/// of RFC 7252 §4.6).
+pub const DEFAULT_REGISTER_BLOCK_SIZE: usize = 1024;
 
 /// Back-off after a failed Register or Update: `min(base * 2^failures, cap)`, stretched by a
 /// seeded factor in `[1, 1.5)`.
@@ -90,6 +102,9 @@ pub struct Registration {
     failures: u32,
     state: State,
     rng: ChaCha8Rng,
+    block_size: usize,
+    upload: Option<BlockUpload>,
+    next_block: Option<(Instant, Packet)>,
 }
 
 impl Registration {
@@ -114,7 +129,38 @@ impl Registration {
                 register_at: first_register_at,
             },
             rng: ChaCha8Rng::seed_from_u64(seed),
+            block_size: DEFAULT_REGISTER_BLOCK_SIZE,
+            upload: None,
+            next_block: None,
         }
+    }
+
+    /// Sends Register/Update payloads larger than `size` bytes with Block1 in blocks of
+    /// `size` (a power of two in 16..=1024; anything else keeps the default).
+    pub fn with_block_size(mut self, size: usize) -> Self {
+        if fleetbench_lwm2m::block::BlockOption::szx_for_size(size).is_ok() {
+            self.block_size = size;
+        }
+        self
+    }
+
+    /// Splits `packet` into Block1 blocks when its payload is larger than one block, and
+    /// returns what to send first.
+    fn start_upload(&mut self, packet: Packet) -> Packet {
+        self.upload = None;
+        self.next_block = None;
+        match BlockUpload::start(packet.clone(), self.block_size) {
+            Ok((first, upload)) => {
+                self.upload = upload;
+                first
+            }
+            Err(_) => packet,
+        }
+    }
+
+    fn clear_upload(&mut self) {
+        self.upload = None;
+        self.next_block = None;
     }
 
     /// Registers in queue mode (LwM2M 1.1: `b=U` plus the value-less `Q` parameter).
@@ -163,6 +209,9 @@ impl Registration {
 
     /// When the next request is due, if one is scheduled and none is in flight.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some((at, _)) = &self.next_block {
+            return Some(*at);
+        }
         match &self.state {
             State::Unregistered { register_at } => Some(*register_at),
             State::Registered { update_at, .. } => Some(*update_at),
@@ -172,10 +221,19 @@ impl Registration {
 
     /// The request to send now, if one is due. `links` is the Register payload.
     pub fn poll_request(&mut self, now: Instant, links: &str) -> Option<(RequestKind, Packet)> {
+        if let Some((at, _)) = &self.next_block {
+            if *at > now {
+                return None;
+            }
+            let kind = self.in_flight()?;
+            let (_, packet) = self.next_block.take()?;
+            return Some((kind, packet));
+        }
         match &self.state {
             State::Unregistered { register_at } if *register_at <= now => {
                 self.state = State::Registering;
-                Some((RequestKind::Register, self.register_packet(links)))
+                let packet = self.register_packet(links);
+                Some((RequestKind::Register, self.start_upload(packet)))
             }
             State::Registered {
                 location,
@@ -184,6 +242,7 @@ impl Registration {
                 let location = location.clone();
                 let links = self.send_links.then_some(links);
                 let packet = self.update_packet(&location, links);
+                let packet = self.start_upload(packet);
                 self.send_lifetime = false;
                 self.send_links = false;
                 self.state = State::Updating { location };
@@ -216,6 +275,7 @@ impl Registration {
 
     /// Forgets the registration (a reboot) and registers again at `register_at`.
     pub fn restart(&mut self, register_at: Instant) {
+        self.clear_upload();
         self.failures = 0;
         self.send_lifetime = false;
         self.send_links = false;
@@ -225,6 +285,7 @@ impl Registration {
     /// The De-register request, if registered; afterwards nothing more is sent. When not
     /// registered, the client just stops.
     pub fn deregister(&mut self) -> Option<Packet> {
+        self.clear_upload();
         let packet = self.location().map(registration::deregister_request);
         self.state = if packet.is_some() {
             State::Deregistering
@@ -234,12 +295,28 @@ impl Registration {
         packet
     }
 
-    /// Feeds the answer to the request in flight.
+    /// Feeds the answer to the request in flight. During a Block1 transfer a 2.31 Continue
+    /// returns `None` and makes the next block due at `now`.
     pub fn on_response(&mut self, now: Instant, response: &Packet) -> Option<Outcome> {
         let code = match response.header.code {
             MessageClass::Response(code) => code,
             _ => return None,
         };
+        if self.in_flight().is_some()
+            && let Some(upload) = &mut self.upload
+        {
+            match upload.on_response(response) {
+                UploadStep::Send(packet) => {
+                    self.next_block = Some((now, packet));
+                    return None;
+                }
+                UploadStep::Done(_) => self.clear_upload(),
+                UploadStep::Failed(reason) => {
+                    tracing::debug!(endpoint = %self.endpoint, %reason, "Block1 registration transfer failed");
+                    return self.on_failure(now);
+                }
+            }
+        }
         match (&self.state, code) {
             (State::Registering, ResponseType::Created) => {
                 let location: Option<Vec<String>> = response
@@ -287,6 +364,7 @@ impl Registration {
 
     /// Feeds a failed exchange (timeout, RST) of the request in flight.
     pub fn on_failure(&mut self, now: Instant) -> Option<Outcome> {
+        self.clear_upload();
         match self.state {
             State::Registering => Some(self.register_failed(now)),
             State::Updating { .. } => Some(self.update_failed(now)),
@@ -356,3 +434,6 @@ impl Registration {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod block1_tests;

@@ -10,6 +10,7 @@
 //!   ([`codec`], [`link_format`]), and the [`block`] option codec.
 
 pub mod block;
+pub mod block_upload;
 pub mod clock;
 pub mod coap;
 pub mod codec;

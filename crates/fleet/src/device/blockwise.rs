@@ -157,9 +157,16 @@ fn upload_key(request: &Packet) -> String {
     key
 }
 
-/// The cache key of a GET's representation: path and Accept.
+/// The cache key of a GET's (or FETCH's) representation: path, Accept and, for a FETCH,
+/// the request body (RFC 8132 §2.3.2: every block request repeats it).
 fn body_key(request: &Packet) -> String {
     let mut key = upload_key(request);
+    if request.header.code == MessageClass::Request(RequestType::Fetch) {
+        key.push('#');
+        for byte in &request.payload {
+            key.push_str(&format!("{byte:02x}"));
+        }
+    }
     if let Some(accept) = request.get_first_option(CoapOption::Accept) {
         key.push('?');
         for byte in accept {
@@ -185,9 +192,13 @@ pub(super) struct BodyCache {
 }
 
 impl BodyCache {
-    /// Answers a GET for a block after the first from a cached body, when there is one.
+    /// Answers a GET (or FETCH) for a block after the first from a cached body, when there
+    /// is one.
     pub(super) fn serve(&mut self, now: Instant, request: &Packet) -> Option<Packet> {
-        if request.header.code != MessageClass::Request(RequestType::Get) {
+        let code = request.header.code;
+        if code != MessageClass::Request(RequestType::Get)
+            && code != MessageClass::Request(RequestType::Fetch)
+        {
             return None;
         }
         let block = BlockOption::decode(request.get_first_option(CoapOption::Block2)?).ok()?;

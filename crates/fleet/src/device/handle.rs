@@ -1,6 +1,6 @@
 //! Request dispatch: method + path + options → Read, Discover, Write, Write-Attributes,
-//! Execute, Create or Delete (LwM2M 1.1 §6.3, in Wakaama's order), with LwM2M error codes
-//! for everything else.
+//! Execute, Create or Delete (LwM2M 1.1 §6.3, in Wakaama's order), Read-Composite (FETCH /)
+//! and Write-Composite (iPATCH /), with LwM2M error codes for everything else.
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
 use fleetbench_lwm2m::content_format::ContentFormat;
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::blockwise::{self, Block1Step};
 use super::message::{self, FormatOption};
-use super::{Device, DeviceAction, Reply, create, discover, execute, read, write};
+use super::{Device, DeviceAction, Reply, composite, create, discover, execute, read, write};
 use crate::model::firmware::{FirmwareState, result};
 use crate::model::{attributes, objects};
 
@@ -112,6 +112,20 @@ fn dispatch(device: &mut Device, now: Instant, request: &Packet) -> Result<Reply
         return Err(ResponseType::BadRequest);
     };
     let segments = message::uri_path(request).ok_or(ResponseType::BadRequest)?;
+    if segments.is_empty() {
+        // The root `/`: only the composite operations address it.
+        return match method {
+            RequestType::Fetch => composite::read_composite(device, now, request).map(plain),
+            RequestType::IPatch => {
+                let action = composite::write_composite(device, now, request)?;
+                Ok(Reply {
+                    response: message::empty(ResponseType::Changed),
+                    action,
+                })
+            }
+            _ => Err(ResponseType::NotFound),
+        };
+    }
     let path = Lwm2mPath::from_segments(&segments).map_err(|_| ResponseType::NotFound)?;
     let (node, sub_device) = device
         .node_mut(path.prefix.as_deref())
@@ -203,7 +217,7 @@ fn dispatch(device: &mut Device, now: Instant, request: &Packet) -> Result<Reply
 
 /// Completes a write that delivered or reset a firmware package: the outcome of a
 /// delivered package is drawn now.
-fn finish_write(
+pub(super) fn finish_write(
     device: &mut Device,
     prefix: Option<&str>,
     written: write::Written,

@@ -4,6 +4,7 @@
 //! carry out (reboot, registration update, firmware download).
 
 mod blockwise;
+mod composite;
 mod create;
 mod discover;
 pub mod etag;
@@ -77,6 +78,8 @@ pub struct DeviceSpec {
     pub local_ip: Option<IpAddr>,
     /// The optional content formats advertised in the registration's root link (`ct=`).
     pub root_content_formats: Vec<u16>,
+    /// LwM2M 1.1 Send (`POST /dp`): period, paths and format; off by default.
+    pub send: crate::send::SendSpec,
 }
 
 impl Default for DeviceSpec {
@@ -95,6 +98,7 @@ impl Default for DeviceSpec {
             firmware_failures: Vec::new(),
             local_ip: None,
             root_content_formats: vec![110],
+            send: crate::send::SendSpec::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ pub struct Device {
     bodies: blockwise::BodyCache,
     firmware_failures: Vec<FirmwareFailure>,
     packages: u64,
+    send: crate::send::SendSpec,
 }
 
 /// Sub-device `k`'s Object 25 prefix.
@@ -262,6 +267,7 @@ impl Device {
             bodies: blockwise::BodyCache::default(),
             firmware_failures: spec.firmware_failures.clone(),
             packages: 0,
+            send: spec.send.clone(),
         }
     }
 
@@ -292,6 +298,21 @@ impl Device {
             },
             gateway_entries: Vec::new(),
         })
+    }
+
+    /// How the device Sends (LwM2M 1.1 `POST /dp`).
+    pub fn send_spec(&self) -> &crate::send::SendSpec {
+        &self.send
+    }
+
+    /// The current values under `paths` as a Read-Composite would return them (missing or
+    /// unreadable paths left out), for Send.
+    pub fn read_composite_values(
+        &mut self,
+        now: Instant,
+        paths: &[fleetbench_lwm2m::codec::composite::CompositePath],
+    ) -> Vec<fleetbench_lwm2m::codec::Record> {
+        composite::collect(self, now, paths).records
     }
 
     /// The endpoint client name.
@@ -483,3 +504,6 @@ fn parse_prefix(prefix: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod composite_tests;

@@ -39,14 +39,7 @@ pub(super) fn read(
     accept: Option<ContentFormat>,
 ) -> Result<coap_lite::Packet, Failure> {
     let tree = &node.tree;
-    let mut records = collect(tree, path)?;
-    // The agent's File Data shows the file selected in File Path.
-    let file_data = Lwm2mPath::resource(objects::AGENT, 0, objects::AGENT_FILE_DATA);
-    for record in &mut records {
-        if record.path.without_prefix() == file_data {
-            record.value = fleetbench_lwm2m::value::Value::Opaque(node.selected_file_data());
-        }
-    }
+    let records = readable_records(node, path)?;
     let format = accept.unwrap_or_else(|| default_format(tree, path));
     match format {
         ContentFormat::LinkFormat => return Err(ResponseType::NotAcceptable),
@@ -62,6 +55,19 @@ pub(super) fn read(
         Err(CodecError::Unsupported { .. }) => Err(ResponseType::NotAcceptable),
         Err(CodecError::Malformed { .. }) => Err(ResponseType::InternalServerError),
     }
+}
+
+/// The records a Read of `path` (which exists) returns: [`collect`], with the agent's File
+/// Data showing the file selected in File Path.
+pub(super) fn readable_records(node: &Node, path: &Lwm2mPath) -> Result<Vec<Record>, Failure> {
+    let mut records = collect(&node.tree, path)?;
+    let file_data = Lwm2mPath::resource(objects::AGENT, 0, objects::AGENT_FILE_DATA);
+    for record in &mut records {
+        if record.path.without_prefix() == file_data {
+            record.value = fleetbench_lwm2m::value::Value::Opaque(node.selected_file_data());
+        }
+    }
+    Ok(records)
 }
 
 /// Whether `path` designates exactly one value (a single-instance resource or a resource

@@ -98,7 +98,9 @@ pub(super) fn decode_changes(
         .collect()
 }
 
-fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Failure> {
+/// Checks one decoded record against the model (under `path`, which it must be within) and
+/// converts its value to the resource's declared type.
+pub(super) fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Failure> {
     if record.path.prefix.is_some() && record.path.prefix != path.prefix {
         return Err(ResponseType::BadRequest);
     }
@@ -132,7 +134,7 @@ fn validate(node: &Node, path: &Lwm2mPath, record: &Record) -> Result<Change, Fa
 pub const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "critical"];
 
 /// Resource-specific value constraints, checked before anything changes.
-fn check_special(node: &Node, object: u16, changes: &[Change]) -> Result<(), Failure> {
+pub(super) fn check_special(node: &Node, object: u16, changes: &[Change]) -> Result<(), Failure> {
     let updating = node.firmware_state() == FirmwareState::Updating;
     let selects_file = changes.iter().any(|change| {
         change.resource == objects::AGENT_FILE_PATH
@@ -179,7 +181,8 @@ fn check_special(node: &Node, object: u16, changes: &[Change]) -> Result<(), Fai
     Ok(())
 }
 
-fn apply(
+/// Applies validated changes under `path` and reports what must follow.
+pub(super) fn apply(
     node: &mut Node,
     sub_device: Option<usize>,
     now: Instant,

@@ -98,6 +98,7 @@ pub struct DeviceDriver<T: DatagramTransport> {
     behaviour: Behaviour,
     registration: Registration,
     registration_request: Option<RequestId>,
+    sending: Option<crate::send::SendSchedule>,
     counted_registered: bool,
     delayed: BinaryHeap<Reverse<DelayedReply>>,
     reply_timer: ReplyTimer,
@@ -187,6 +188,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
     pub fn new(parts: DriverParts<T>) -> Self {
         let now = parts.clock.now();
         let churn = Churn::new(&parts.behaviour.profile().churn, parts.churn_seed, now);
+        let sending = crate::send::SendSchedule::new(parts.device.send_spec(), now);
         Self {
             socket: parts.socket,
             server: parts.server,
@@ -197,6 +199,7 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             behaviour: parts.behaviour,
             registration: parts.registration,
             registration_request: None,
+            sending,
             counted_registered: false,
             delayed: BinaryHeap::new(),
             reply_timer: parts.reply_timer,
@@ -328,6 +331,9 @@ impl<T: DatagramTransport> DeviceDriver<T> {
             self.stopping_deadline,
             self.offline_until,
             churn,
+            self.sending
+                .as_ref()
+                .map(crate::send::SendSchedule::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -401,6 +407,18 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                     self.registration_request = Some(id);
                 }
             }
+            if let Some(sending) = &mut self.sending
+                && self.stopping_deadline.is_none()
+                && let Some(packet) =
+                    sending.poll_request(now, &mut self.device, self.registration.is_registered())
+            {
+                progressed = true;
+                let options = RequestOptions::default();
+                sending.sent(
+                    self.endpoint
+                        .send_request(now, self.server, packet, options),
+                );
+            }
             if !progressed {
                 break;
             }
@@ -427,6 +445,20 @@ impl<T: DatagramTransport> DeviceDriver<T> {
                 self.registration_request = None;
                 let outcome = self.registration.on_failure(now);
                 self.on_outcome(outcome);
+            }
+            Event::Response {
+                request, packet, ..
+            } if self.sending.as_ref().is_some_and(|s| s.owns(request)) => {
+                if let Some(sending) = &mut self.sending {
+                    sending.on_response(Some(&packet));
+                }
+            }
+            Event::Failed { request, .. }
+                if self.sending.as_ref().is_some_and(|s| s.owns(request)) =>
+            {
+                if let Some(sending) = &mut self.sending {
+                    sending.on_response(None);
+                }
             }
             Event::Response {
                 request, packet, ..

@@ -173,4 +173,5 @@ async def main(port):
     await ctx.shutdown()
 
 
-asyncio.run(main(int(sys.argv[1])))
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))

@@ -11,6 +11,7 @@
 
 mod b64;
 pub mod cbor;
+pub mod composite;
 pub mod harness;
 pub mod opaque;
 pub mod senml;

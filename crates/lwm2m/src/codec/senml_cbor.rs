@@ -5,7 +5,7 @@
 //! [`super::senml`] for names and value mapping.
 
 use super::cbor::cbor_error;
-use super::senml::{Data, InRecord, Wire, build, resolve};
+use super::senml::{Data, InRecord, OutRecord, Wire, build, resolve};
 use super::{CodecError, Record, TypeLookup};
 use crate::content_format::ContentFormat;
 use crate::path::Lwm2mPath;
@@ -15,6 +15,11 @@ const FORMAT: ContentFormat = ContentFormat::SenmlCbor;
 /// Encodes `records` under `base` as a SenML CBOR array.
 pub fn encode(base: &Lwm2mPath, records: &[Record]) -> Result<Vec<u8>, CodecError> {
     let out = build(FORMAT, base, records)?;
+    write_records(&out)
+}
+
+/// Serializes built records as a SenML CBOR array.
+pub(crate) fn write_records(out: &[OutRecord<'_>]) -> Result<Vec<u8>, CodecError> {
     let wire: Vec<Wire<'_, '_>> = out
         .iter()
         .map(|record| Wire { record, cbor: true })
@@ -32,6 +37,20 @@ pub fn decode(
     payload: &[u8],
     types: TypeLookup<'_>,
 ) -> Result<Vec<Record>, CodecError> {
+    let records = parse_records(payload)?;
+    resolve(FORMAT, records, types, data_bytes)
+}
+
+/// Turns a CBOR `vd` field into bytes: it must be a byte string.
+pub(crate) fn data_bytes(data: Data) -> Result<Vec<u8>, String> {
+    match data {
+        Data::Bytes(bytes) => Ok(bytes),
+        Data::Text(_) => Err("vd must be a byte string".into()),
+    }
+}
+
+/// The records of a SenML CBOR array, each with its byte offset (names not yet resolved).
+pub(crate) fn parse_records(payload: &[u8]) -> Result<Vec<(usize, InRecord)>, CodecError> {
     let (count, mut pos) = array_header(payload)?;
     let mut records = Vec::new();
     loop {
@@ -80,10 +99,7 @@ pub fn decode(
             format!("{} bytes after the record array", payload.len() - pos),
         ));
     }
-    resolve(FORMAT, records, types, |data| match data {
-        Data::Bytes(bytes) => Ok(bytes),
-        Data::Text(_) => Err("vd must be a byte string".into()),
-    })
+    Ok(records)
 }
 
 /// Reads the CBOR array header: the element count (`None`: indefinite) and where the elements

@@ -7,7 +7,7 @@
 use base64::Engine;
 use serde_json::value::RawValue;
 
-use super::senml::{Data, InRecord, Wire, build, resolve};
+use super::senml::{Data, InRecord, OutRecord, Wire, build, resolve};
 use super::{CodecError, Record, TypeLookup, b64};
 use crate::content_format::ContentFormat;
 use crate::path::Lwm2mPath;
@@ -17,6 +17,11 @@ const FORMAT: ContentFormat = ContentFormat::SenmlJson;
 /// Encodes `records` under `base` as a SenML JSON array.
 pub fn encode(base: &Lwm2mPath, records: &[Record]) -> Result<Vec<u8>, CodecError> {
     let out = build(FORMAT, base, records)?;
+    write_records(&out)
+}
+
+/// Serializes built records as a SenML JSON array.
+pub(crate) fn write_records(out: &[OutRecord<'_>]) -> Result<Vec<u8>, CodecError> {
     let wire: Vec<Wire<'_, '_>> = out
         .iter()
         .map(|record| Wire {
@@ -34,6 +39,12 @@ pub fn decode(
     payload: &[u8],
     types: TypeLookup<'_>,
 ) -> Result<Vec<Record>, CodecError> {
+    let records = parse_records(payload)?;
+    resolve(FORMAT, records, types, data_bytes)
+}
+
+/// The records of a SenML JSON array, each with its byte offset (names not yet resolved).
+pub(crate) fn parse_records(payload: &[u8]) -> Result<Vec<(usize, InRecord)>, CodecError> {
     let raw: Vec<&RawValue> = serde_json::from_slice(payload)
         .map_err(|err| json_error(payload, 0, &err, "not a SenML JSON array of records"))?;
     let mut records = Vec::with_capacity(raw.len());
@@ -44,13 +55,18 @@ pub fn decode(
             .map_err(|err| json_error(text.as_bytes(), offset, &err, "bad record"))?;
         records.push((offset, record));
     }
-    resolve(FORMAT, records, types, |data| match data {
+    Ok(records)
+}
+
+/// Turns a JSON `vd` field into bytes: base64url (or standard base64) text.
+pub(crate) fn data_bytes(data: Data) -> Result<Vec<u8>, String> {
+    match data {
         Data::Text(text) => b64::URL_SAFE
             .decode(text.as_bytes())
             .or_else(|_| b64::STANDARD.decode(text.as_bytes()))
             .map_err(|err| format!("vd is not base64url: {err}")),
         Data::Bytes(_) => Err("vd must be base64url text".into()),
-    })
+    }
 }
 
 /// Turns a serde_json error into a byte offset in the payload: where a syntax error was seen
