@@ -2,11 +2,13 @@
 //! regression bound, and merging several runs into one.
 
 pub mod compare;
+pub mod intervals;
 pub mod load;
 pub mod merge;
 pub mod tags;
 
 pub use compare::{CompareOptions, Comparison, compare, render_comparison};
+pub use intervals::{Interval, percentile_interval};
 pub use load::{LoadError, RunFiles, load_run, read_hlog};
 pub use merge::{Merged, merge_runs};
 
