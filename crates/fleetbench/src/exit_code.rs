@@ -8,3 +8,6 @@ pub const ERROR: u8 = 1;
 pub const INVALID_INPUT: u8 = 2;
 /// The run completed but thresholds failed.
 pub const THRESHOLDS_FAILED: u8 = 99;
+/// `compare`: the data cannot decide (too few samples, intervals too wide, a control that
+/// moved, or a generator that fell behind). CI may treat it as a pass or retry.
+pub const INCONCLUSIVE: u8 = 98;

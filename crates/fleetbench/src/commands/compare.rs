@@ -1,7 +1,9 @@
-//! `fleetbench compare BASELINE CURRENT`: exit 0 when within bounds, 99 on a regression, 2
-//! when an input cannot be used.
+//! `fleetbench compare BASELINE CURRENT`: exit 0 on a pass, 99 on a regression the
+//! confidence intervals support, 98 when inconclusive, 2 when an input cannot be used.
 
-use fleetbench_runner::results::{CompareOptions, compare, load_run, render_comparison};
+use fleetbench_runner::results::{
+    CompareOptions, Verdict, compare, load_run, render_comparison, run_untrusted_reasons,
+};
 
 use crate::cli::CompareArgs;
 use crate::exit_code;
@@ -25,7 +27,7 @@ pub fn run(args: &CompareArgs) -> u8 {
         (Ok(b), Ok(c)) => (b, c),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let comparison = compare(
+    let mut comparison = compare(
         &baseline.hlog,
         &current.hlog,
         CompareOptions {
@@ -35,15 +37,24 @@ pub fn run(args: &CompareArgs) -> u8 {
             judged,
         },
     );
+    comparison.untrusted = run_untrusted_reasons(&args.baseline);
+    comparison
+        .untrusted
+        .extend(run_untrusted_reasons(&args.current));
     println!(
         "baseline {}\ncurrent  {}",
         args.baseline.display(),
         args.current.display()
     );
     print!("{}", render_comparison(&comparison));
-    if comparison.regressed() {
-        exit_code::THRESHOLDS_FAILED
-    } else {
-        exit_code::OK
+    verdict_code(comparison.verdict())
+}
+
+/// The exit code of a verdict.
+pub fn verdict_code(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Pass => exit_code::OK,
+        Verdict::Regression => exit_code::THRESHOLDS_FAILED,
+        Verdict::Inconclusive => exit_code::INCONCLUSIVE,
     }
 }
