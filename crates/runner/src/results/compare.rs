@@ -158,6 +158,17 @@ fn series_of(log: &[HlogEntry]) -> (BTreeMap<String, (LatencyHistogram, Duration
     (series, phases.values().sum())
 }
 
+/// Every latency series of a log added into one histogram (the `TOTAL` of [`compare`]),
+/// with its numbers over the summed phase lengths; `None` when nothing completed.
+pub fn total_numbers(log: &[HlogEntry]) -> Option<SeriesNumbers> {
+    let (series, length) = series_of(log);
+    let mut total = LatencyHistogram::new();
+    for (h, _) in series.values() {
+        total.add(h);
+    }
+    (!total.is_empty()).then(|| numbers(&total, length))
+}
+
 fn numbers(h: &LatencyHistogram, over: Duration) -> SeriesNumbers {
     let stats = h.stats();
     SeriesNumbers {

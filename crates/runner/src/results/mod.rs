@@ -3,9 +3,11 @@
 
 pub mod compare;
 pub mod health;
+pub mod interleave;
 pub mod intervals;
 pub mod load;
 pub mod merge;
+pub mod rank_test;
 pub mod tags;
 
 pub use compare::{CompareOptions, Comparison, Verdict, compare, render_comparison};
