@@ -39,9 +39,14 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The baseline: a run directory or its histograms.hlog.
-    pub baseline: PathBuf,
+    #[arg(required_unless_present = "interleave")]
+    pub baseline: Option<PathBuf>,
     /// The run to judge: a run directory or its histograms.hlog.
-    pub current: PathBuf,
+    #[arg(required_unless_present = "interleave")]
+    pub current: Option<PathBuf>,
+    /// `--interleave` and its flags.
+    #[command(flatten)]
+    pub interleave: crate::commands::interleave::InterleaveArgs,
     /// Largest allowed increase of p50, p90, p99 and p99.9 per series (e.g. 10%, 200%).
     #[arg(long, default_value = "10%", value_parser = parse_percent)]
     pub max_regression: f64,

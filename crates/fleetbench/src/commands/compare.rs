@@ -23,7 +23,14 @@ pub fn run(args: &CompareArgs) -> u8 {
             return exit_code::INVALID_INPUT;
         }
     };
-    let (baseline, current) = match (load(&args.baseline), load(&args.current)) {
+    if let Some(scenario) = &args.interleave.interleave {
+        return super::interleave::run(args, &args.interleave, scenario, judged);
+    }
+    let (Some(baseline_path), Some(current_path)) = (&args.baseline, &args.current) else {
+        eprintln!("error: compare needs BASELINE and CURRENT, or --interleave SCENARIO");
+        return exit_code::INVALID_INPUT;
+    };
+    let (baseline, current) = match (load(baseline_path), load(current_path)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(code), _) | (_, Err(code)) => return code,
     };
@@ -37,14 +44,14 @@ pub fn run(args: &CompareArgs) -> u8 {
             judged,
         },
     );
-    comparison.untrusted = run_untrusted_reasons(&args.baseline);
+    comparison.untrusted = run_untrusted_reasons(baseline_path);
     comparison
         .untrusted
-        .extend(run_untrusted_reasons(&args.current));
+        .extend(run_untrusted_reasons(current_path));
     println!(
         "baseline {}\ncurrent  {}",
-        args.baseline.display(),
-        args.current.display()
+        baseline_path.display(),
+        current_path.display()
     );
     print!("{}", render_comparison(&comparison));
     verdict_code(comparison.verdict())

@@ -3,6 +3,7 @@
 mod compare;
 mod fleet;
 mod gateway;
+pub mod interleave;
 mod merge;
 mod run;
 
