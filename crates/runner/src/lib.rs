@@ -19,6 +19,7 @@ pub mod abort;
 pub mod api;
 pub mod embedded;
 pub mod exec;
+pub mod history;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -158,6 +158,22 @@ fn series_of(log: &[HlogEntry]) -> (BTreeMap<String, (LatencyHistogram, Duration
     (series, phases.values().sum())
 }
 
+/// The numbers (with intervals) of every latency series of a log, by `phase/command/target`
+/// name, then `TOTAL` (every series added).
+pub fn series_numbers(log: &[HlogEntry]) -> Vec<(String, SeriesNumbers)> {
+    let (series, length) = series_of(log);
+    let mut total = LatencyHistogram::new();
+    let mut out = Vec::new();
+    for (name, (h, len)) in &series {
+        total.add(h);
+        out.push((name.clone(), numbers(h, *len)));
+    }
+    if !total.is_empty() {
+        out.push(("TOTAL".to_owned(), numbers(&total, length)));
+    }
+    out
+}
+
 /// Every latency series of a log added into one histogram (the `TOTAL` of [`compare`]),
 /// with its numbers over the summed phase lengths; `None` when nothing completed.
 pub fn total_numbers(log: &[HlogEntry]) -> Option<SeriesNumbers> {
