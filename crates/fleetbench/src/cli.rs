@@ -33,6 +33,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Add several runs of one scenario (e.g. shards on several machines) into one result.
     Merge(MergeArgs),
+    /// Show the run history (trends of percentiles with intervals, rates, verdicts).
+    History(crate::commands::history::HistoryArgs),
 }
 
 /// `fleetbench compare`.
@@ -70,6 +72,9 @@ pub struct MergeArgs {
     /// Where the merged result is written (must not exist or be empty).
     #[arg(long)]
     pub out: PathBuf,
+    /// `--history`, `--no-history`, `--label`.
+    #[command(flatten)]
+    pub record: crate::commands::history::RecordArgs,
 }
 
 /// `10%` → 0.1 (a bare number is a percentage too).
@@ -106,6 +111,9 @@ pub struct RunArgs {
     /// The LwM2M server (coap://HOST:PORT) the fleet registers with, for --target.
     #[arg(long)]
     pub lwm2m_server: Option<String>,
+    /// `--history`, `--no-history`, `--label`.
+    #[command(flatten)]
+    pub record: crate::commands::history::RecordArgs,
 }
 
 /// `fleetbench validate`.

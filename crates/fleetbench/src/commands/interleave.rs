@@ -150,7 +150,8 @@ fn run_round(scenario: &Path, target: &Target, dir: &Path) -> Result<Round, (u8,
         .arg(scenario)
         .arg("--run-dir")
         .arg(dir)
-        .arg("--quiet");
+        .arg("--quiet")
+        .arg("--no-history");
     if let Target::External { url, token, lwm2m } = target {
         cmd.args(["--target", url, "--token", token, "--lwm2m-server", lwm2m]);
     }

@@ -3,6 +3,7 @@
 mod compare;
 mod fleet;
 mod gateway;
+pub mod history;
 pub mod interleave;
 mod merge;
 mod run;
@@ -18,6 +19,7 @@ pub async fn dispatch(command: Command) -> u8 {
         Command::Fleet(args) => fleet::run(args).await,
         Command::Compare(args) => compare::run(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::History(args) => history::run(&args),
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn run(args: RunArgs) -> u8 {
             print!("{}", render_table(&outcome.summary));
             if let Some(dir) = &outcome.run_dir {
                 println!("results written to {}", dir.display());
+                super::history::record(&args.record, dir, "run");
             }
             if let Some(reason) = &outcome.summary.aborted {
                 eprintln!("run aborted: {reason}");
