@@ -33,15 +33,22 @@ pub enum Command {
     Compare(CompareArgs),
     /// Add several runs of one scenario (e.g. shards on several machines) into one result.
     Merge(MergeArgs),
+    /// Show the run history (trends of percentiles with intervals, rates, verdicts).
+    History(crate::commands::history::HistoryArgs),
 }
 
 /// `fleetbench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The baseline: a run directory or its histograms.hlog.
-    pub baseline: PathBuf,
+    #[arg(required_unless_present = "interleave")]
+    pub baseline: Option<PathBuf>,
     /// The run to judge: a run directory or its histograms.hlog.
-    pub current: PathBuf,
+    #[arg(required_unless_present = "interleave")]
+    pub current: Option<PathBuf>,
+    /// `--interleave` and its flags.
+    #[command(flatten)]
+    pub interleave: crate::commands::interleave::InterleaveArgs,
     /// Largest allowed increase of p50, p90, p99 and p99.9 per series (e.g. 10%, 200%).
     #[arg(long, default_value = "10%", value_parser = parse_percent)]
     pub max_regression: f64,
@@ -65,6 +72,9 @@ pub struct MergeArgs {
     /// Where the merged result is written (must not exist or be empty).
     #[arg(long)]
     pub out: PathBuf,
+    /// `--history`, `--no-history`, `--label`.
+    #[command(flatten)]
+    pub record: crate::commands::history::RecordArgs,
 }
 
 /// `10%` → 0.1 (a bare number is a percentage too).
@@ -101,6 +111,9 @@ pub struct RunArgs {
     /// The LwM2M server (coap://HOST:PORT) the fleet registers with, for --target.
     #[arg(long)]
     pub lwm2m_server: Option<String>,
+    /// `--history`, `--no-history`, `--label`.
+    #[command(flatten)]
+    pub record: crate::commands::history::RecordArgs,
 }
 
 /// `fleetbench validate`.

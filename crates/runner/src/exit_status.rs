@@ -17,6 +17,9 @@ pub enum ExitStatus {
     /// it, or more than `execution.max_error_ratio` of the planned commands could not be
     /// sent (the implicit send-error guard).
     Failed,
+    /// 98: `compare` could not decide: too few samples, intervals too wide for the requested
+    /// resolution, or a run whose generator fell behind (never reported as a regression).
+    Inconclusive,
     /// 130 (128 + SIGINT): interrupted by Ctrl-C; every output is written, marked aborted.
     Interrupted,
     /// 143 (128 + SIGTERM): terminated (`timeout`, container runtimes, systemd); every
@@ -32,6 +35,7 @@ impl ExitStatus {
             ExitStatus::Error => 1,
             ExitStatus::InvalidInput => 2,
             ExitStatus::Failed => 99,
+            ExitStatus::Inconclusive => 98,
             ExitStatus::Interrupted => 130,
             ExitStatus::Terminated => 143,
         }

@@ -20,6 +20,7 @@ pub mod api;
 pub mod embedded;
 pub mod exec;
 pub mod exit_status;
+pub mod history;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -1,7 +1,9 @@
-//! `fleetbench compare BASELINE CURRENT`: exit 0 when within bounds, 99 on a regression, 2
-//! when an input cannot be used.
+//! `fleetbench compare BASELINE CURRENT`: exit 0 on a pass, 99 on a regression the
+//! confidence intervals support, 98 when inconclusive, 2 when an input cannot be used.
 
-use fleetbench_runner::results::{CompareOptions, compare, load_run, render_comparison};
+use fleetbench_runner::results::{
+    CompareOptions, Verdict, compare, load_run, render_comparison, run_untrusted_reasons,
+};
 
 use crate::cli::CompareArgs;
 use fleetbench_runner::ExitStatus;
@@ -21,11 +23,18 @@ pub fn run(args: &CompareArgs) -> ExitStatus {
             return ExitStatus::InvalidInput;
         }
     };
-    let (baseline, current) = match (load(&args.baseline), load(&args.current)) {
+    if let Some(scenario) = &args.interleave.interleave {
+        return super::interleave::run(args, &args.interleave, scenario, judged);
+    }
+    let (Some(baseline_path), Some(current_path)) = (&args.baseline, &args.current) else {
+        eprintln!("error: compare needs BASELINE and CURRENT, or --interleave SCENARIO");
+        return ExitStatus::InvalidInput;
+    };
+    let (baseline, current) = match (load(baseline_path), load(current_path)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let comparison = compare(
+    let mut comparison = compare(
         &baseline.hlog,
         &current.hlog,
         CompareOptions {
@@ -35,15 +44,24 @@ pub fn run(args: &CompareArgs) -> ExitStatus {
             judged,
         },
     );
+    comparison.untrusted = run_untrusted_reasons(baseline_path);
+    comparison
+        .untrusted
+        .extend(run_untrusted_reasons(current_path));
     println!(
         "baseline {}\ncurrent  {}",
-        args.baseline.display(),
-        args.current.display()
+        baseline_path.display(),
+        current_path.display()
     );
     print!("{}", render_comparison(&comparison));
-    if comparison.regressed() {
-        ExitStatus::Failed
-    } else {
-        ExitStatus::Passed
+    verdict_status(comparison.verdict())
+}
+
+/// The exit status of a verdict.
+pub fn verdict_status(verdict: Verdict) -> ExitStatus {
+    match verdict {
+        Verdict::Pass => ExitStatus::Passed,
+        Verdict::Regression => ExitStatus::Failed,
+        Verdict::Inconclusive => ExitStatus::Inconclusive,
     }
 }

@@ -40,6 +40,7 @@ pub fn run(args: &MergeArgs) -> ExitStatus {
         eprintln!("error: cannot write {}: {e}", args.out.display());
         return ExitStatus::Error;
     }
+    super::history::record(&args.record, &args.out, "merge");
     print!("{}", render_table(&merged.summary));
     println!("merged {} runs into {}", runs.len(), args.out.display());
     ExitStatus::Passed

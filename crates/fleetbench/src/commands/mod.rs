@@ -3,6 +3,8 @@
 mod compare;
 mod fleet;
 mod gateway;
+pub mod history;
+pub mod interleave;
 mod merge;
 mod run;
 
@@ -19,6 +21,7 @@ pub async fn dispatch(command: Command) -> ExitStatus {
         Command::Fleet(args) => fleet::run(args).await,
         Command::Compare(args) => compare::run(&args),
         Command::Merge(args) => merge::run(&args),
+        Command::History(args) => history::run(&args),
     }
 }
 

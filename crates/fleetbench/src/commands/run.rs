@@ -43,6 +43,7 @@ pub async fn run(args: RunArgs) -> ExitStatus {
             print!("{}", render_table(&outcome.summary));
             if let Some(dir) = &outcome.run_dir {
                 println!("results written to {}", dir.display());
+                super::history::record(&args.record, dir, "run");
             }
             if let Some(reason) = &outcome.summary.aborted {
                 eprintln!("run aborted: {reason}");

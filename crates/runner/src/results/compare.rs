@@ -1,11 +1,13 @@
-//! `fleetbench compare BASELINE CURRENT`: per series, the latency percentiles and the rate of
-//! two runs, computed from their HDR histograms (added, never averaged), with the change and
-//! a verdict against the allowed regression.
+//! `fleetbench compare BASELINE CURRENT`: per series, the latency percentiles (with their 95 %
+//! confidence intervals) and the rate of two runs, computed from their HDR histograms (added,
+//! never averaged), with the change and one of three verdicts: pass, regression (the
+//! intervals separate by more than the allowed change) or inconclusive (the data cannot tell).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::intervals::{Interval, percentile_interval};
 use super::load::HlogEntry;
 use super::tags::{ParsedTag, parse_tag};
 use crate::metrics::LatencyHistogram;
@@ -47,6 +49,34 @@ pub struct SeriesNumbers {
     pub rate: f64,
     /// Percentiles and max, ms: p50, p90, p99, p99.9, max.
     pub latency_ms: [f64; 5],
+    /// 95 % confidence intervals of p50, p90, p99, p99.9 (`None` when nothing completed).
+    pub intervals: [Option<Interval>; 4],
+}
+
+/// The percentiles of [`STATS`] with intervals, as numbers (p50 → 50.0).
+pub const PERCENTILES: [f64; 4] = [50.0, 90.0, 99.0, 99.9];
+
+/// What the comparison concludes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No regression beyond the bounds that the data supports, and the runs can be trusted.
+    Pass,
+    /// A regression the intervals support (or a rate drop), in trustworthy runs.
+    Regression,
+    /// The data cannot decide: too few samples, intervals too wide for the requested
+    /// resolution, or a run whose generator fell behind.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// `pass`, `regression` or `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Regression => "regression",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// Names of [`SeriesNumbers::latency_ms`].
@@ -61,8 +91,12 @@ pub struct SeriesComparison {
     pub baseline: Option<SeriesNumbers>,
     /// In the current run.
     pub current: Option<SeriesNumbers>,
-    /// What regressed beyond the bounds.
+    /// What regressed beyond the bounds (the intervals separate).
     pub regressions: Vec<String>,
+    /// What looks worse beyond the bounds but that the intervals cannot confirm.
+    pub inconclusive: Vec<String>,
+    /// Whether the series was judged (enough completions in the baseline).
+    pub judged: bool,
 }
 
 /// The whole comparison.
@@ -72,12 +106,29 @@ pub struct Comparison {
     pub series: Vec<SeriesComparison>,
     /// The bounds used.
     pub options: CompareOptions,
+    /// Why the runs cannot be trusted (e.g. a generator that fell behind); filled by the
+    /// caller from the runs' summaries (see [`super::health`]).
+    pub untrusted: Vec<String>,
 }
 
 impl Comparison {
-    /// Whether anything regressed beyond the bounds.
+    /// Whether anything regressed beyond the bounds (whatever the runs' health).
     pub fn regressed(&self) -> bool {
         self.series.iter().any(|s| !s.regressions.is_empty())
+    }
+
+    /// The verdict: inconclusive when a run cannot be trusted, when nothing could be judged,
+    /// or when something looks worse but the intervals overlap; otherwise regression or pass.
+    pub fn verdict(&self) -> Verdict {
+        if !self.untrusted.is_empty() || !self.series.iter().any(|s| s.judged) {
+            Verdict::Inconclusive
+        } else if self.regressed() {
+            Verdict::Regression
+        } else if self.series.iter().any(|s| !s.inconclusive.is_empty()) {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Pass
+        }
     }
 }
 
@@ -107,6 +158,33 @@ fn series_of(log: &[HlogEntry]) -> (BTreeMap<String, (LatencyHistogram, Duration
     (series, phases.values().sum())
 }
 
+/// The numbers (with intervals) of every latency series of a log, by `phase/command/target`
+/// name, then `TOTAL` (every series added).
+pub fn series_numbers(log: &[HlogEntry]) -> Vec<(String, SeriesNumbers)> {
+    let (series, length) = series_of(log);
+    let mut total = LatencyHistogram::new();
+    let mut out = Vec::new();
+    for (name, (h, len)) in &series {
+        total.add(h);
+        out.push((name.clone(), numbers(h, *len)));
+    }
+    if !total.is_empty() {
+        out.push(("TOTAL".to_owned(), numbers(&total, length)));
+    }
+    out
+}
+
+/// Every latency series of a log added into one histogram (the `TOTAL` of [`compare`]),
+/// with its numbers over the summed phase lengths; `None` when nothing completed.
+pub fn total_numbers(log: &[HlogEntry]) -> Option<SeriesNumbers> {
+    let (series, length) = series_of(log);
+    let mut total = LatencyHistogram::new();
+    for (h, _) in series.values() {
+        total.add(h);
+    }
+    (!total.is_empty()).then(|| numbers(&total, length))
+}
+
 fn numbers(h: &LatencyHistogram, over: Duration) -> SeriesNumbers {
     let stats = h.stats();
     SeriesNumbers {
@@ -120,36 +198,87 @@ fn numbers(h: &LatencyHistogram, over: Duration) -> SeriesNumbers {
             Some(s) => [s.p50, s.p90, s.p99, s.p99_9, s.max],
             None => [0.0; 5],
         },
+        intervals: PERCENTILES.map(|p| percentile_interval(h.inner(), p)),
     }
 }
 
-fn judge(
-    base: Option<SeriesNumbers>,
-    cur: Option<SeriesNumbers>,
+/// What [`judge`] found in one series.
+#[derive(Debug, Default)]
+struct Judgement {
+    regressions: Vec<String>,
+    inconclusive: Vec<String>,
+    judged: bool,
+}
+
+/// One percentile: a regression only when the current lower bound is above the baseline's
+/// upper bound times (1 + allowed change); inconclusive when the point estimates exceed the
+/// allowed change but the intervals do not separate that far.
+fn judge_percentile(
+    name: &str,
+    b: &SeriesNumbers,
+    c: &SeriesNumbers,
+    i: usize,
     o: &CompareOptions,
-) -> Vec<String> {
-    let Some(b) = base.filter(|b| b.count >= o.min_count.max(1)) else {
-        return Vec::new();
+    out: &mut Judgement,
+) {
+    let (bv, cv) = (b.latency_ms[i], c.latency_ms[i]);
+    let allowed = 100.0 * o.max_regression;
+    let change = if bv > 0.0 {
+        100.0 * (cv - bv) / bv
+    } else {
+        0.0
     };
-    let Some(c) = cur else {
-        return vec!["missing in the current run (nothing completed)".to_owned()];
-    };
-    let mut out = Vec::new();
-    for (i, name) in STATS.iter().enumerate().take(4) {
-        if !o.judged[i] {
-            continue;
-        }
-        let (bv, cv) = (b.latency_ms[i], c.latency_ms[i]);
-        if bv > 0.0 && (cv - bv) / bv > o.max_regression {
-            out.push(format!(
-                "{name} {bv:.3} → {cv:.3} ms ({:+.1} %, allowed +{:.1} %)",
-                100.0 * (cv - bv) / bv,
-                100.0 * o.max_regression
+    let b_upper = b.intervals[i].and_then(|iv| iv.upper);
+    let c_lower = c.intervals[i].and_then(|iv| iv.lower);
+    let point_worse = bv > 0.0 && (cv - bv) / bv > o.max_regression;
+    match (b_upper, c_lower) {
+        (Some(bu), Some(cl)) if cl > bu * (1.0 + o.max_regression) => {
+            out.regressions.push(format!(
+                "{name} {bv:.3} → {cv:.3} ms ({change:+.1} %, allowed +{allowed:.1} %): current lower bound {cl:.3} > baseline upper bound {bu:.3} × {:.3}",
+                1.0 + o.max_regression
             ));
+        }
+        _ if point_worse => {
+            let why = match (b_upper, c_lower) {
+                (None, _) => format!(
+                    "the baseline's {} samples give {name} no upper bound",
+                    b.count
+                ),
+                (_, None) => format!(
+                    "the current run's {} samples give {name} no lower bound",
+                    c.count
+                ),
+                (Some(bu), Some(cl)) => format!(
+                    "intervals overlap at this resolution: current lower bound {cl:.3} ≤ baseline upper bound {bu:.3} × {:.3}",
+                    1.0 + o.max_regression
+                ),
+            };
+            out.inconclusive.push(format!(
+                "{name} {bv:.3} → {cv:.3} ms ({change:+.1} %, allowed +{allowed:.1} %), but {why}"
+            ));
+        }
+        _ => {}
+    }
+}
+
+fn judge(base: Option<SeriesNumbers>, cur: Option<SeriesNumbers>, o: &CompareOptions) -> Judgement {
+    let mut out = Judgement::default();
+    let Some(b) = base.filter(|b| b.count >= o.min_count.max(1)) else {
+        return out;
+    };
+    out.judged = true;
+    let Some(c) = cur else {
+        out.regressions
+            .push("missing in the current run (nothing completed)".to_owned());
+        return out;
+    };
+    for (i, name) in STATS.iter().enumerate().take(4) {
+        if o.judged[i] {
+            judge_percentile(name, &b, &c, i, o, &mut out);
         }
     }
     if b.rate > 0.0 && (b.rate - c.rate) / b.rate > o.max_rate_drop {
-        out.push(format!(
+        out.regressions.push(format!(
             "rate {:.2} → {:.2}/s ({:+.1} %, allowed −{:.1} %)",
             b.rate,
             c.rate,
@@ -183,22 +312,32 @@ pub fn compare(
             cur_total.add(h);
             numbers(h, *len)
         });
+        let j = judge(b, c, &options);
         series.push(SeriesComparison {
             name: name.clone(),
-            regressions: judge(b, c, &options),
+            regressions: j.regressions,
+            inconclusive: j.inconclusive,
+            judged: j.judged,
             baseline: b,
             current: c,
         });
     }
     let b = (!base_total.is_empty()).then(|| numbers(&base_total, base_len));
     let c = (!cur_total.is_empty()).then(|| numbers(&cur_total, cur_len));
+    let j = judge(b, c, &options);
     series.push(SeriesComparison {
         name: "TOTAL".to_owned(),
-        regressions: judge(b, c, &options),
+        regressions: j.regressions,
+        inconclusive: j.inconclusive,
+        judged: j.judged,
         baseline: b,
         current: c,
     });
-    Comparison { series, options }
+    Comparison {
+        series,
+        options,
+        untrusted: Vec::new(),
+    }
 }
 
 fn change(b: f64, c: f64) -> String {
@@ -209,6 +348,9 @@ fn change(b: f64, c: f64) -> String {
     }
 }
 
+/// One line of the table: statistic, baseline and current values, and their interval texts.
+type TableRow = (String, Option<f64>, Option<f64>, [Option<String>; 2]);
+
 /// The comparison as a table: per series and statistic, baseline, current and change.
 pub fn render_comparison(c: &Comparison) -> String {
     let mut lines: Vec<Vec<String>> = vec![
@@ -217,7 +359,11 @@ pub fn render_comparison(c: &Comparison) -> String {
             .to_vec(),
     ];
     for s in &c.series {
-        let rows: Vec<(String, Option<f64>, Option<f64>)> = STATS
+        let cell = |n: Option<SeriesNumbers>, i: usize| {
+            n.and_then(|n| n.intervals.get(i).copied().flatten())
+                .map(|iv| iv.display())
+        };
+        let rows: Vec<TableRow> = STATS
             .iter()
             .enumerate()
             .map(|(i, name)| {
@@ -225,6 +371,7 @@ pub fn render_comparison(c: &Comparison) -> String {
                     format!("{name} ms"),
                     s.baseline.map(|n| n.latency_ms[i]),
                     s.current.map(|n| n.latency_ms[i]),
+                    [cell(s.baseline, i), cell(s.current, i)],
                 )
             })
             .chain([
@@ -232,16 +379,20 @@ pub fn render_comparison(c: &Comparison) -> String {
                     "rate/s".to_owned(),
                     s.baseline.map(|n| n.rate),
                     s.current.map(|n| n.rate),
+                    [None, None],
                 ),
                 (
                     "count".to_owned(),
                     s.baseline.map(|n| n.count as f64),
                     s.current.map(|n| n.count as f64),
+                    [None, None],
                 ),
             ])
             .collect();
-        for (i, (stat, b, cur)) in rows.into_iter().enumerate() {
-            let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+        for (i, (stat, b, cur, [b_iv, c_iv])) in rows.into_iter().enumerate() {
+            let fmt = |v: Option<f64>, iv: Option<String>| {
+                iv.unwrap_or_else(|| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}")))
+            };
             lines.push(vec![
                 if i == 0 {
                     s.name.clone()
@@ -249,8 +400,8 @@ pub fn render_comparison(c: &Comparison) -> String {
                     String::new()
                 },
                 stat,
-                fmt(b),
-                fmt(cur),
+                fmt(b, b_iv),
+                fmt(cur, c_iv),
                 match (b, cur) {
                     (Some(b), Some(c)) => change(b, c),
                     _ => "-".to_owned(),
@@ -292,21 +443,34 @@ pub fn render_comparison(c: &Comparison) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "allowed: latency {} +{:.1} %, rate −{:.1} %; series with fewer than {} completions in the baseline are not judged",
+        "percentiles with 95 % confidence intervals [lower, upper]; a regression needs current lower > baseline upper × (1 + allowed)\nallowed: latency {} +{:.1} %, rate −{:.1} %; series with fewer than {} completions in the baseline are not judged",
         judged.join("/"),
         100.0 * o.max_regression,
         100.0 * o.max_rate_drop,
         o.min_count
     );
-    let mut any = false;
     for s in &c.series {
         for r in &s.regressions {
-            any = true;
             let _ = writeln!(out, "REGRESSION {}: {r}", s.name);
         }
+        for r in &s.inconclusive {
+            let _ = writeln!(out, "INCONCLUSIVE {}: {r}", s.name);
+        }
     }
-    if !any {
-        out.push_str("no regression\n");
+    for r in &c.untrusted {
+        let _ = writeln!(out, "UNTRUSTED: {r}");
     }
+    if !c.series.iter().any(|s| s.judged) {
+        let _ = writeln!(
+            out,
+            "INCONCLUSIVE: no series has {} completions in the baseline: too few samples to judge",
+            o.min_count.max(1)
+        );
+    }
+    let _ = writeln!(out, "verdict: {}", c.verdict().as_str());
     out
 }
+
+#[cfg(test)]
+#[path = "compare_tests.rs"]
+mod tests;
