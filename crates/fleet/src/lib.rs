@@ -57,7 +57,8 @@ use fleetbench_lwm2m::coap::EndpointConfig;
 
 pub use fleet::{RunningFleet, StatsHandle, start};
 pub use profile::{
-    BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, LinkImpairment, LinkProfile,
+    BehaviourProfile, ChurnProfile, ChurnSpec, DelayDistribution, DelaySpec, FirmwareFailure,
+    LinkImpairment, LinkProfile, LinkSpec, ProfileSpec, SpecProblem,
 };
 pub use registration::RetryPolicy;
 pub use stats::FleetStats;
@@ -109,8 +110,10 @@ pub struct FleetConfig {
     pub root_content_formats: Vec<u16>,
 }
 
-/// How sub-devices are exposed to the LwM2M server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How sub-devices are exposed to the LwM2M server (`object25` or `per_endpoint` in a
+/// scenario file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum SubDeviceMode {
     /// Object 25 instances on the gateway; every operation on a sub-device goes to the
     /// gateway's endpoint behind the sub-device's prefix (`/dev0/3303/0/5700`).
