@@ -16,12 +16,14 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::{Diagnostic, ScenarioError};
+pub use fleetbench_fleet::{
+    ChurnSpec as Churn, DelaySpec as Delay, LinkSpec as Link, ProfileSpec as Profile, SubDeviceMode,
+};
 pub use limits::{MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES};
 pub use model::{
-    Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
-    LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
-    RetryStrategy, Scenario, SubDeviceMode, SubDeviceRoute, Target, TargetKindSelector,
-    TargetSelector,
+    CommandSpec, CompletionMode, DeviceClass, ExecutionSettings, Fleet, LoadModel, Package, Phase,
+    PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
+    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
 pub use validate::check_base_url;

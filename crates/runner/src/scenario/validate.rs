@@ -15,16 +15,12 @@ use super::limits::{
     MAX_TIMEOUT,
 };
 use super::model::{
-    Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
-    LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
-    RetryStrategy, Scenario, SubDeviceMode, SubDeviceRoute, Target, TargetKindSelector,
-    TargetSelector,
+    CommandSpec, CompletionMode, DeviceClass, ExecutionSettings, Fleet, LoadModel, Package, Phase,
+    PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
+    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
 use super::parse::{Indexed, RawDocument};
-use super::raw::{
-    RawClass, RawCommand, RawDelay, RawLoad, RawPhase, RawProfile, RawRetryOptions, RawTargets,
-    SDur,
-};
+use super::raw::{RawClass, RawCommand, RawPhase, RawRetryOptions, RawTargets, SDur};
 use super::threshold::{Threshold, parse_threshold};
 
 type Diags<'a, 'b> = &'a mut Diagnostics<'b>;
@@ -102,34 +98,6 @@ fn check_name(n: &Spanned<String>, field: &str, d: Diags<'_, '_>) -> Option<Stri
             sp(n),
             field,
             format!("expected 1-64 letters, digits, `-`, `_` or `.`, got \"{v}\""),
-        );
-        None
-    }
-}
-
-fn positive_rate(s: &Spanned<f64>, field: &str, d: Diags<'_, '_>) -> Option<f64> {
-    let v = *s.get_ref();
-    if v.is_finite() && v > 0.0 && v <= MAX_RATE {
-        Some(v)
-    } else {
-        d.push(
-            sp(s),
-            field,
-            format!("expected a positive number of commands per second up to {MAX_RATE}, got {v}"),
-        );
-        None
-    }
-}
-
-fn non_negative_rate(s: &Spanned<f64>, field: &str, d: Diags<'_, '_>) -> Option<f64> {
-    let v = *s.get_ref();
-    if v.is_finite() && (0.0..=MAX_RATE).contains(&v) {
-        Some(v)
-    } else {
-        d.push(
-            sp(s),
-            field,
-            format!("expected a rate between 0 and {MAX_RATE}, got {v}"),
         );
         None
     }
@@ -319,7 +287,7 @@ fn validate_phase(raw: &RawPhase, index: usize, path: &str, d: Diags<'_, '_>) ->
         None => Some(format!("phase{index}")),
     };
     let load_path = field("load");
-    let load = validate_load(raw.load.get_ref(), &load_path, d);
+    let load = check_load(raw.load.get_ref(), &load_path, d);
     let duration = match (&raw.duration, &load) {
         (Some(x), Some(LoadModel::Ramping { stages, .. })) => {
             let sum = stage_sum(stages);
@@ -356,124 +324,70 @@ fn stage_sum(stages: &[RampStage]) -> Duration {
         .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.duration))
 }
 
-fn validate_load(raw: &RawLoad, path: &str, d: Diags<'_, '_>) -> Option<LoadModel> {
+/// Value checks of a load model (its shape is checked by deserialization).
+fn check_load(load: &LoadModel, path: &str, d: Diags<'_, '_>) -> Option<LoadModel> {
     let f = |name: &str| format!("{path}.{name}");
-    let model = raw.model.get_ref().as_str();
-    let allowed: &[&str] = match model {
-        "constant" | "poisson" => &["rate"],
-        "ramping" => &["start_rate", "stages"],
-        "closed" => &["concurrency", "think_time"],
-        other => {
-            d.push(
-                sp(&raw.model),
-                f("model"),
-                format!("expected constant, poisson, ramping or closed, got \"{other}\""),
-            );
-            return None;
-        }
-    };
-    let present: [(&str, Option<Range<usize>>); 5] = [
-        ("rate", raw.rate.as_ref().map(|x| x.span())),
-        ("start_rate", raw.start_rate.as_ref().map(|x| x.span())),
-        ("stages", raw.stages.as_ref().map(|x| x.span())),
-        ("concurrency", raw.concurrency.as_ref().map(|x| x.span())),
-        ("think_time", raw.think_time.as_ref().map(|x| x.span())),
-    ];
     let mut ok = true;
-    for (name, span) in present {
-        if let Some(span) = span.filter(|_| !allowed.contains(&name)) {
-            d.push(
-                Some(span),
-                f(name),
-                format!(
-                    "not used by the {model} model (it takes {})",
-                    allowed.join(", ")
-                ),
-            );
+    let mut rate = |v: f64, field: String, positive: bool, d: Diags<'_, '_>| {
+        if !(v.is_finite() && v <= MAX_RATE && (v > 0.0 || (!positive && v == 0.0))) {
+            let expected = if positive {
+                format!("a positive number of commands per second up to {MAX_RATE}")
+            } else {
+                format!("a rate between 0 and {MAX_RATE}")
+            };
+            d.at(field, format!("expected {expected}, got {v}"));
             ok = false;
         }
-    }
-    let missing = |name: &str, d: Diags<'_, '_>| {
-        d.push(
-            Some(raw.model.span()),
-            f(name),
-            format!("missing: the {model} model needs `{name}`"),
-        );
     };
-    let load = match model {
-        "constant" | "poisson" => {
-            let rate = match &raw.rate {
-                Some(r) => positive_rate(r, &f("rate"), d)?,
-                None => {
-                    missing("rate", d);
-                    return None;
-                }
-            };
-            if model == "constant" {
-                LoadModel::Constant { rate }
-            } else {
-                LoadModel::Poisson { rate }
-            }
+    match load {
+        LoadModel::Constant { rate: r } | LoadModel::Poisson { rate: r } => {
+            rate(*r, f("rate"), true, d);
         }
-        "ramping" => {
-            let start_rate = match &raw.start_rate {
-                Some(r) => non_negative_rate(r, &f("start_rate"), d),
-                None => Some(0.0),
-            };
-            let Some(stages_raw) = &raw.stages else {
-                missing("stages", d);
-                return None;
-            };
-            if stages_raw.get_ref().is_empty() {
-                d.push(sp(stages_raw), f("stages"), "expected at least one stage");
-                return None;
-            }
-            let mut stages = Vec::new();
-            for (i, s) in stages_raw.get_ref().iter().enumerate() {
-                let s = s.get_ref();
-                let duration =
-                    positive_duration(&s.duration, &format!("{path}.stages[{i}].duration"), d);
-                let target = non_negative_rate(
-                    &s.target_rate,
-                    &format!("{path}.stages[{i}].target_rate"),
+        LoadModel::Ramping { start_rate, stages } => {
+            rate(*start_rate, f("start_rate"), false, d);
+            for (i, stage) in stages.iter().enumerate() {
+                rate(
+                    stage.target_rate,
+                    f(&format!("stages[{i}].target_rate")),
+                    false,
                     d,
                 );
-                if let (Some(duration), Some(target_rate)) = (duration, target) {
-                    stages.push(RampStage {
-                        duration,
-                        target_rate,
-                    });
-                } else {
+            }
+            for (i, stage) in stages.iter().enumerate() {
+                if stage.duration.is_zero() {
+                    d.at(
+                        f(&format!("stages[{i}].duration")),
+                        "expected a duration greater than zero, got 0",
+                    );
                     ok = false;
                 }
             }
-            let start_rate = start_rate?;
-            if ok && start_rate == 0.0 && stages.iter().all(|s| s.target_rate == 0.0) {
-                d.push(
-                    sp(stages_raw),
+            if stages.is_empty() {
+                d.at(f("stages"), "expected at least one stage");
+                ok = false;
+            } else if ok && *start_rate == 0.0 && stages.iter().all(|s| s.target_rate == 0.0) {
+                d.at(
                     f("stages"),
                     "every rate of the ramp is 0: it would send nothing",
                 );
-                return None;
-            }
-            LoadModel::Ramping { start_rate, stages }
-        }
-        _ => {
-            let concurrency = match &raw.concurrency {
-                Some(c) => int_in(c, &f("concurrency"), 1, MAX_CONCURRENCY, d)?,
-                None => {
-                    missing("concurrency", d);
-                    return None;
-                }
-            };
-            let think_time = raw.think_time.as_ref().map_or(Duration::ZERO, dur);
-            LoadModel::Closed {
-                concurrency,
-                think_time,
+                ok = false;
             }
         }
-    };
-    ok.then_some(load)
+        LoadModel::Closed { concurrency, .. } => {
+            let max = MAX_CONCURRENCY as usize;
+            if *concurrency == 0 {
+                d.at(f("concurrency"), "expected a positive integer, got 0");
+                ok = false;
+            } else if *concurrency > max {
+                d.at(
+                    f("concurrency"),
+                    format!("expected an integer between 1 and {max}, got {concurrency}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| load.clone())
 }
 
 // ---------------------------------------------------------------- fleet
@@ -555,7 +469,7 @@ fn validate_fleet(doc: &RawDocument, d: Diags<'_, '_>) -> Option<Fleet> {
         }
         out.push(class);
     }
-    if !ok {
+    if !ok || doc.classes_failed {
         return None;
     }
     Some(Fleet {
@@ -594,25 +508,11 @@ fn validate_class(raw: &RawClass, path: &str, d: Diags<'_, '_>) -> Option<Device
         }
         None => name.as_ref().map(|n| format!("fb-{n}-")),
     };
-    let profile = match &raw.profile {
-        Some(p) => validate_profile(p, &f("profile"), d),
-        None => Some(Profile::default()),
-    };
-    let sub_device_mode = match &raw.sub_device_mode {
-        Some(m) => match m.get_ref().as_str() {
-            "object25" => Some(SubDeviceMode::Object25),
-            "per_endpoint" => Some(SubDeviceMode::PerEndpoint),
-            other => {
-                d.push(
-                    sp(m),
-                    f("sub_device_mode"),
-                    format!("expected object25 or per_endpoint, got \"{other}\""),
-                );
-                None
-            }
-        },
-        None => Some(SubDeviceMode::Object25),
-    };
+    let profile = raw.profile.clone().unwrap_or_default();
+    let problems = profile.problems();
+    for problem in &problems {
+        d.at(f(&format!("profile.{}", problem.field)), &problem.message);
+    }
     let queue_awake_window = match &raw.queue_awake_window {
         Some(w) => positive_duration(w, &f("queue_awake_window"), d),
         None => Some(Duration::from_secs(93)),
@@ -626,268 +526,12 @@ fn validate_class(raw: &RawClass, path: &str, d: Diags<'_, '_>) -> Option<Device
         count: count?,
         sub_devices: sub_devices?,
         endpoint_prefix: endpoint_prefix?,
-        profile: profile?,
-        sub_device_mode: sub_device_mode?,
+        profile: problems.is_empty().then_some(profile)?,
+        sub_device_mode: raw.sub_device_mode.unwrap_or_default(),
         queue_mode: raw.queue_mode.unwrap_or(false),
         queue_awake_window: queue_awake_window?,
         update_period: update_period?,
     })
-}
-
-fn validate_profile(p: &RawProfile, path: &str, d: Diags<'_, '_>) -> Option<Profile> {
-    let f = |name: &str| format!("{path}.{name}");
-    let defaults = Profile::default();
-    let delay = match &p.delay {
-        Some(x) => validate_delay(x, &f("delay"), d),
-        None => Some(defaults.delay.clone()),
-    };
-    let failure_ratio = p
-        .failure_ratio
-        .as_ref()
-        .map_or(Some(0.0), |r| ratio(r, &f("failure_ratio"), d));
-    let no_reply_ratio = p
-        .no_reply_ratio
-        .as_ref()
-        .map_or(Some(0.0), |r| ratio(r, &f("no_reply_ratio"), d));
-    if let (Some(fr), Some(nr)) = (failure_ratio, no_reply_ratio)
-        && fr + nr > 1.0
-    {
-        let span = p.no_reply_ratio.as_ref().map(|r| r.span());
-        d.push(
-            span,
-            f("no_reply_ratio"),
-            format!("failure_ratio + no_reply_ratio must not exceed 1, got {fr} + {nr}"),
-        );
-        return None;
-    }
-    let period = |x: &Option<SDur>, name: &str, default: Duration, d: Diags<'_, '_>| match x {
-        Some(v) => positive_duration(v, &f(name), d),
-        None => Some(default),
-    };
-    let reboot_downtime = Some(
-        p.reboot_downtime
-            .as_ref()
-            .map_or(defaults.reboot_downtime, dur),
-    );
-    let notification_period = Some(
-        p.notification_period
-            .as_ref()
-            .map_or(defaults.notification_period, dur),
-    );
-    let sample_period = period(&p.sample_period, "sample_period", defaults.sample_period, d);
-    let mut firmware_failures = Vec::new();
-    let mut ok = true;
-    for (i, ff) in p.firmware_failures.iter().flatten().enumerate() {
-        let ff = ff.get_ref();
-        let result = *ff.result.get_ref();
-        if !matches!(result, 2..=9 | 11) {
-            d.push(
-                sp(&ff.result),
-                f(&format!("firmware_failures[{i}].result")),
-                format!("expected an Update Result of 2..=9 or 11, got {result}"),
-            );
-            ok = false;
-        }
-        let r = ratio(&ff.ratio, &f(&format!("firmware_failures[{i}].ratio")), d);
-        match (u8::try_from(result), r) {
-            (Ok(result), Some(r)) if ok => firmware_failures.push((result, r)),
-            _ => ok = false,
-        }
-    }
-    let link = match &p.link {
-        Some(l) => {
-            let l = l.get_ref();
-            let r = |x: &Option<Spanned<f64>>, name: &str, d: Diags<'_, '_>| {
-                x.as_ref()
-                    .map_or(Some(0.0), |v| ratio(v, &f(&format!("link.{name}")), d))
-            };
-            let loss = r(&l.loss, "loss", d);
-            let duplicate = r(&l.duplicate, "duplicate", d);
-            let reorder = r(&l.reorder, "reorder", d);
-            let reorder_delay = l
-                .reorder_delay
-                .as_ref()
-                .map_or(Duration::from_millis(10), dur);
-            match (loss, duplicate, reorder) {
-                (Some(loss), Some(duplicate), Some(reorder)) => Some(Link {
-                    loss,
-                    duplicate,
-                    reorder,
-                    reorder_delay,
-                }),
-                _ => None,
-            }
-        }
-        None => Some(Link::default()),
-    };
-    let churn = match &p.churn {
-        Some(c) => {
-            let c = c.get_ref();
-            let rate = |x: &Option<Spanned<f64>>, name: &str, d: Diags<'_, '_>| match x {
-                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) => {
-                    d.push(
-                        sp(v),
-                        f(&format!("churn.{name}")),
-                        format!("expected a non-negative rate per hour, got {}", v.get_ref()),
-                    );
-                    None
-                }
-                Some(v) => Some(*v.get_ref()),
-                None => Some(0.0),
-            };
-            let offline_rate_per_hour = rate(&c.offline_rate_per_hour, "offline_rate_per_hour", d);
-            let reboot_rate_per_hour = rate(&c.reboot_rate_per_hour, "reboot_rate_per_hour", d);
-            let offline_duration = match &c.offline_duration {
-                Some(x) => validate_delay(x, &f("churn.offline_duration"), d),
-                None => Some(Churn::default().offline_duration),
-            };
-            match (
-                offline_rate_per_hour,
-                reboot_rate_per_hour,
-                offline_duration,
-            ) {
-                (Some(o), Some(r), Some(od)) => Some(Churn {
-                    offline_rate_per_hour: o,
-                    offline_duration: od,
-                    reboot_rate_per_hour: r,
-                }),
-                _ => None,
-            }
-        }
-        None => Some(Churn::default()),
-    };
-    if !ok {
-        return None;
-    }
-    Some(Profile {
-        delay: delay?,
-        failure_ratio: failure_ratio?,
-        no_reply_ratio: no_reply_ratio?,
-        reboot_downtime: reboot_downtime?,
-        notification_period: notification_period?,
-        sample_period: sample_period?,
-        firmware_failures,
-        link: link?,
-        churn: churn?,
-    })
-}
-
-fn validate_delay(raw: &Spanned<RawDelay>, path: &str, d: Diags<'_, '_>) -> Option<Delay> {
-    let r = raw.get_ref();
-    let f = |name: &str| format!("{path}.{name}");
-    let kind = r.distribution.get_ref().as_str();
-    let params: &[&str] = match kind {
-        "fixed" => &["value"],
-        "uniform" => &["min", "max"],
-        "normal" => &["mean", "std_dev"],
-        "lognormal" => &["median", "sigma"],
-        "exponential" => &["mean"],
-        other => {
-            d.push(
-                sp(&r.distribution),
-                f("distribution"),
-                format!(
-                    "expected fixed, uniform, normal, lognormal or exponential, got \"{other}\""
-                ),
-            );
-            return None;
-        }
-    };
-    let given: [(&str, Option<Range<usize>>); 7] = [
-        ("value", r.value.as_ref().map(|x| x.span())),
-        ("min", r.min.as_ref().map(|x| x.span())),
-        ("max", r.max.as_ref().map(|x| x.span())),
-        ("mean", r.mean.as_ref().map(|x| x.span())),
-        ("std_dev", r.std_dev.as_ref().map(|x| x.span())),
-        ("median", r.median.as_ref().map(|x| x.span())),
-        ("sigma", r.sigma.as_ref().map(|x| x.span())),
-    ];
-    let mut ok = true;
-    for (name, span) in given.iter() {
-        match span {
-            Some(span) if !params.contains(name) => {
-                d.push(
-                    Some(span.clone()),
-                    f(name),
-                    format!(
-                        "not a parameter of the {kind} distribution (it takes {})",
-                        params.join(", ")
-                    ),
-                );
-                ok = false;
-            }
-            None if params.contains(name) => {
-                d.push(
-                    sp(&r.distribution),
-                    f(name),
-                    format!("missing: the {kind} distribution needs `{name}`"),
-                );
-                ok = false;
-            }
-            _ => {}
-        }
-    }
-    if !ok {
-        return None;
-    }
-    let get = |x: &Option<SDur>| x.as_ref().map(dur).unwrap_or_default();
-    let delay = match kind {
-        "fixed" => Delay::Fixed(get(&r.value)),
-        "uniform" => {
-            let (min, max) = (get(&r.min), get(&r.max));
-            if min > max {
-                d.push(
-                    r.max.as_ref().map(|x| x.span()),
-                    f("max"),
-                    format!(
-                        "max must not be below min, got min {} and max {}",
-                        humantime::format_duration(min),
-                        humantime::format_duration(max)
-                    ),
-                );
-                return None;
-            }
-            Delay::Uniform { min, max }
-        }
-        "normal" => Delay::Normal {
-            mean: get(&r.mean),
-            std_dev: get(&r.std_dev),
-        },
-        "lognormal" => {
-            let sigma = r.sigma.as_ref().map(|s| *s.get_ref()).unwrap_or_default();
-            if !(sigma.is_finite() && sigma > 0.0 && sigma <= 10.0) {
-                d.push(
-                    r.sigma.as_ref().map(|x| x.span()),
-                    f("sigma"),
-                    format!("expected a number in (0, 10], got {sigma}"),
-                );
-                return None;
-            }
-            let median = get(&r.median);
-            if median.is_zero() {
-                d.push(
-                    r.median.as_ref().map(|x| x.span()),
-                    f("median"),
-                    "expected a duration greater than zero, got 0",
-                );
-                return None;
-            }
-            Delay::LogNormal { median, sigma }
-        }
-        _ => {
-            let mean = get(&r.mean);
-            if mean.is_zero() {
-                d.push(
-                    r.mean.as_ref().map(|x| x.span()),
-                    f("mean"),
-                    "expected a duration greater than zero, got 0",
-                );
-                return None;
-            }
-            Delay::Exponential { mean }
-        }
-    };
-    Some(delay)
 }
 
 // ---------------------------------------------------------------- target, poll, execution
@@ -1056,28 +700,12 @@ fn validate_poll(doc: &RawDocument, d: Diags<'_, '_>) -> Option<PollSettings> {
         Some(x) => Some(Some(timeout(x, "poll.give_up_after", d)?)),
         None => Some(None),
     };
-    let mode = match raw.and_then(|p| p.mode.as_ref()) {
-        Some(m) => match m.get_ref().as_str() {
-            "auto" => Some(CompletionMode::Auto),
-            "events" => Some(CompletionMode::Events),
-            "poll" => Some(CompletionMode::Poll),
-            other => {
-                d.push(
-                    sp(m),
-                    "poll.mode",
-                    format!("expected auto, events or poll, got \"{other}\""),
-                );
-                None
-            }
-        },
-        None => Some(CompletionMode::Auto),
-    };
     let backstop_interval = match raw.and_then(|p| p.backstop_interval.as_ref()) {
         Some(x) => timeout(x, "poll.backstop_interval", d),
         None => Some(Duration::from_secs(5)),
     };
     Some(PollSettings {
-        mode: mode?,
+        mode: raw.and_then(|p| p.mode).unwrap_or(CompletionMode::Auto),
         backstop_interval: backstop_interval?,
         read_details: raw.and_then(|p| p.read_details).unwrap_or(true),
         interval: interval?,
@@ -1496,22 +1124,11 @@ fn validate_targets(
             route: SubDeviceRoute::Direct,
         });
     };
-    let kind = match &raw.kind {
-        Some(k) => match k.get_ref().as_str() {
-            "gateway" => Some(TargetKindSelector::Gateway),
-            "sub_device" => Some(TargetKindSelector::SubDevice),
-            "any" => Some(TargetKindSelector::Any),
-            other => {
-                d.push(
-                    sp(k),
-                    f("kind"),
-                    format!("expected gateway, sub_device or any, got \"{other}\""),
-                );
-                None
-            }
-        },
-        None => Some(TargetKindSelector::Gateway),
-    };
+    let kind = Some(
+        raw.kind
+            .as_ref()
+            .map_or(TargetKindSelector::Gateway, |k| *k.get_ref()),
+    );
     let fraction = match &raw.fraction {
         Some(x) => {
             let v = *x.get_ref();
@@ -1528,21 +1145,11 @@ fn validate_targets(
         }
         None => Some(1.0),
     };
-    let route = match &raw.route {
-        Some(r) => match r.get_ref().as_str() {
-            "direct" => Some(SubDeviceRoute::Direct),
-            "via_parent" => Some(SubDeviceRoute::ViaParent),
-            other => {
-                d.push(
-                    sp(r),
-                    f("route"),
-                    format!("expected direct or via_parent, got \"{other}\""),
-                );
-                None
-            }
-        },
-        None => Some(SubDeviceRoute::Direct),
-    };
+    let route = Some(
+        raw.route
+            .as_ref()
+            .map_or(SubDeviceRoute::Direct, |r| *r.get_ref()),
+    );
     if let (Some(r), Some(TargetKindSelector::Gateway)) = (&raw.route, kind) {
         d.push(
             sp(r),
