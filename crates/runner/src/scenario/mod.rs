@@ -28,6 +28,16 @@ pub use model::{
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
 pub use validate::check_base_url;
 
+/// The JSON Schema (draft-07) of the scenario file, generated from the types that read it;
+/// `docs/scenario.schema.json` is this, pretty-printed (a test keeps it so).
+pub fn json_schema() -> serde_json::Value {
+    // Optional keys also admit `null`, which TOML cannot write.
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<raw::ScenarioFile>();
+    serde_json::to_value(&schema).unwrap_or(serde_json::Value::Null)
+}
+
 /// Largest accepted scenario file, in bytes.
 pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
 
