@@ -3,11 +3,14 @@
 //! Loading never panics: every problem is reported as a [`Diagnostic`] naming the line, the
 //! field and the reason, and all problems are reported at once.
 
+mod checks;
+mod commands;
 mod error;
 pub mod limits;
 mod model;
 mod parse;
 mod raw;
+mod settings;
 mod startable;
 pub mod threshold;
 mod validate;
@@ -25,8 +28,8 @@ pub use model::{
     PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
     SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
+pub use settings::check_base_url;
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
-pub use validate::check_base_url;
 
 /// The JSON Schema (draft-07) of the scenario file, generated from the types that read it;
 /// `docs/scenario.schema.json` is this, pretty-printed (a test keeps it so).
