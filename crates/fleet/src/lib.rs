@@ -60,7 +60,8 @@ use fleetbench_lwm2m::coap::EndpointConfig;
 pub use fleet::{RunningFleet, StatsHandle, start};
 pub use precise_timer::ReplyTimer;
 pub use profile::{
-    BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, LinkImpairment, LinkProfile,
+    BehaviourProfile, ChurnProfile, ChurnSpec, DelayDistribution, DelaySpec, FirmwareFailure,
+    LinkImpairment, LinkProfile, LinkSpec, ProfileSpec, SpecProblem,
 };
 pub use registration::RetryPolicy;
 pub use stats::{DelayHistograms, FleetStats};
@@ -114,8 +115,10 @@ pub struct FleetConfig {
     pub send: send::SendSpec,
 }
 
-/// How sub-devices are exposed to the LwM2M server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How sub-devices are exposed to the LwM2M server (`object25` or `per_endpoint` in a
+/// scenario file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum SubDeviceMode {
     /// Object 25 instances on the gateway; every operation on a sub-device goes to the
     /// gateway's endpoint behind the sub-device's prefix (`/dev0/3303/0/5700`).

@@ -4,15 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fleetbench_fleet::{
-    BehaviourProfile, ChurnProfile, DelayDistribution, FirmwareFailure, FleetConfig,
-    LinkImpairment, LinkProfile, RunningFleet, SubDeviceMode as FleetSubDeviceMode,
-};
+use fleetbench_fleet::{FleetConfig, RunningFleet};
 use fleetbench_gateway::{GatewayConfig, RunningGateway};
 
 use crate::plan::rng::{Purpose, derive_seed};
 use crate::scenario::limits::MAX_PACKAGE_BYTES;
-use crate::scenario::{Delay, DeviceClass, Fleet, Profile, SubDeviceMode};
+use crate::scenario::{DeviceClass, Fleet};
 
 /// Bound on each shutdown step.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -59,52 +56,6 @@ pub async fn start_gateway(seed: u64) -> Result<EmbeddedGateway, fleetbench_gate
     })
 }
 
-fn distribution(delay: &Delay) -> DelayDistribution {
-    match *delay {
-        Delay::Fixed(d) => DelayDistribution::Fixed(d),
-        Delay::Uniform { min, max } => DelayDistribution::Uniform { min, max },
-        Delay::Normal { mean, std_dev } => DelayDistribution::Normal { mean, std_dev },
-        Delay::LogNormal { median, sigma } => DelayDistribution::LogNormal {
-            mu: median.as_secs_f64().ln(),
-            sigma,
-        },
-        Delay::Exponential { mean } => DelayDistribution::Exponential { mean },
-    }
-}
-
-/// The fleet crate's profile for a scenario profile.
-pub fn behaviour(profile: &Profile) -> BehaviourProfile {
-    let impairment = LinkImpairment {
-        loss: profile.link.loss,
-        duplicate: profile.link.duplicate,
-        reorder: profile.link.reorder,
-        reorder_delay: profile.link.reorder_delay,
-    };
-    BehaviourProfile {
-        delay: distribution(&profile.delay),
-        failure_ratio: profile.failure_ratio,
-        no_reply_ratio: profile.no_reply_ratio,
-        reboot_downtime: profile.reboot_downtime,
-        notification_period: profile.notification_period,
-        sample_period: profile.sample_period,
-        firmware_failures: profile
-            .firmware_failures
-            .iter()
-            .map(|&(result, ratio)| FirmwareFailure { result, ratio })
-            .collect(),
-        link: LinkProfile {
-            uplink: impairment.clone(),
-            downlink: impairment,
-        },
-        churn: ChurnProfile {
-            offline_rate_per_hour: profile.churn.offline_rate_per_hour,
-            offline_duration: distribution(&profile.churn.offline_duration),
-            reboot_rate_per_hour: profile.churn.reboot_rate_per_hour,
-        },
-        ..BehaviourProfile::default()
-    }
-}
-
 /// The fleet configuration of device class `index`, registering with `server`.
 pub fn fleet_config(
     fleet: &Fleet,
@@ -119,13 +70,10 @@ pub fn fleet_config(
         sub_devices: class.sub_devices,
         endpoint_prefix: class.endpoint_prefix.clone(),
         seed: derive_seed(seed, Purpose::Fleet, &[index as u64]),
-        profile: behaviour(&class.profile),
+        profile: class.profile.to_behaviour(),
         lifetime: fleet.lifetime,
         registration_spread: fleet.registration_spread,
-        sub_device_mode: match class.sub_device_mode {
-            SubDeviceMode::Object25 => FleetSubDeviceMode::Object25,
-            SubDeviceMode::PerEndpoint => FleetSubDeviceMode::PerEndpoint,
-        },
+        sub_device_mode: class.sub_device_mode,
         queue_mode: class.queue_mode,
         queue_awake_window: class.queue_awake_window,
         update_period: class.update_period,
@@ -176,29 +124,9 @@ pub async fn stop_gateway(gateway: EmbeddedGateway) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use fleetbench_fleet::{DelayDistribution, FirmwareFailure, SubDeviceMode};
 
-    #[test]
-    fn lognormal_median_maps_to_mu() {
-        let p = Profile {
-            delay: Delay::LogNormal {
-                median: Duration::from_millis(20),
-                sigma: 0.5,
-            },
-            failure_ratio: 0.1,
-            no_reply_ratio: 0.2,
-            ..Profile::default()
-        };
-        let b = behaviour(&p);
-        match b.delay {
-            DelayDistribution::LogNormal { mu, sigma } => {
-                assert!((mu.exp() - 0.020).abs() < 1e-12);
-                assert_eq!(sigma, 0.5);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!((b.failure_ratio, b.no_reply_ratio), (0.1, 0.2));
-    }
+    use super::*;
 
     #[test]
     fn every_profile_and_class_field_reaches_the_fleet() {
@@ -222,7 +150,7 @@ command_type = "reboot"
         let class = &s.fleet.classes[0];
         let server = SocketAddr::from(([127, 0, 0, 1], 5683));
         let c = fleet_config(&s.fleet, class, 0, 1, server);
-        assert_eq!(c.sub_device_mode, FleetSubDeviceMode::PerEndpoint);
+        assert_eq!(c.sub_device_mode, SubDeviceMode::PerEndpoint);
         assert!(c.queue_mode);
         assert_eq!(c.queue_awake_window, Duration::from_secs(2));
         assert_eq!(c.update_period, Some(Duration::from_secs(5)));

@@ -1,6 +1,7 @@
 //! docs/scenario.schema.json (the JSON Schema editors use to check scenario TOML, e.g. taplo /
-//! Even Better TOML) accepts every shipped scenario, each of which also parses; and it rejects
-//! the mistakes it can see.
+//! Even Better TOML) is generated from the runner's types and is not stale; it accepts every
+//! shipped scenario, each of which also parses; and it rejects the mistakes it can see.
+//! Regenerate it with `UPDATE_SCHEMA=1 cargo test -p fleetbench-runner --test schema`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,9 +14,24 @@ fn root() -> PathBuf {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("docs/scenario.schema.json")).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    jsonschema::draft7::new(&schema).expect("a valid draft-07 schema")
+    jsonschema::draft7::new(&fleetbench_runner::scenario::json_schema())
+        .expect("a valid draft-07 schema")
+}
+
+#[test]
+fn the_committed_schema_is_the_one_generated_from_the_types() {
+    let generated =
+        serde_json::to_string_pretty(&fleetbench_runner::scenario::json_schema()).unwrap() + "\n";
+    let path = root().join("docs/scenario.schema.json");
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == generated,
+        "docs/scenario.schema.json is stale: regenerate it with \
+         UPDATE_SCHEMA=1 cargo test -p fleetbench-runner --test schema"
+    );
 }
 
 fn as_json(toml_text: &str) -> serde_json::Value {

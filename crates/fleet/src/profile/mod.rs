@@ -6,12 +6,15 @@
 mod behaviour;
 mod churn;
 mod delay;
+pub mod duration;
 mod link;
+pub mod spec;
 
 pub use behaviour::{Behaviour, Disposition};
 pub use churn::ChurnProfile;
 pub use delay::{DelayDistribution, MAX_DELAY, exponential_wait, seconds_to_delay};
 pub use link::{LinkImpairment, LinkProfile};
+pub use spec::{ChurnSpec, DelaySpec, LinkSpec, ProfileSpec, SpecProblem};
 
 use std::time::Duration;
 
@@ -21,11 +24,14 @@ use crate::model::firmware::failure_stage;
 
 /// One kind of injected firmware failure: a fraction of packages ends with this Update
 /// Result (2..=9 or 11: download-stage codes fail the download, 8 and 11 the Update).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FirmwareFailure {
     /// The Update Result (`/5/0/5`) the package ends with.
+    #[schemars(range(min = 2, max = 11))]
     pub result: u8,
     /// Fraction (0..=1) of packages.
+    #[schemars(range(min = 0, max = 1))]
     pub ratio: f64,
 }
 

@@ -284,3 +284,74 @@ fn exponential_waits_have_the_rate() {
     let mean = total / f64::from(n);
     assert!((mean - 60.0).abs() < 4.0, "mean wait {mean} s for 60/h");
 }
+
+mod spec {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProfileSpec, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_spec_converts_into_the_profile_the_devices_run() {
+        let spec = parse(
+            "delay = { distribution = \"lognormal\", median = \"20ms\", sigma = 0.5 }\n\
+             failure_ratio = 0.1\nlink = { loss = 0.2 }\n",
+        )
+        .unwrap();
+        let b = spec.to_behaviour();
+        match b.delay {
+            DelayDistribution::LogNormal { mu, sigma } => {
+                assert!((mu.exp() - 0.020).abs() < 1e-12);
+                assert_eq!(sigma, 0.5);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.failure_ratio, 0.1);
+        assert_eq!((b.link.uplink.loss, b.link.downlink.loss), (0.2, 0.2));
+        assert_eq!(b.link.uplink.reorder_delay, Duration::from_millis(10));
+        assert_eq!(b.reboot_downtime, Duration::from_secs(2));
+        assert!(b.validate().is_ok());
+    }
+
+    #[test]
+    fn a_distribution_takes_exactly_its_parameters() {
+        let err = parse("delay = { distribution = \"fixed\", mean = \"1s\" }").unwrap_err();
+        assert!(err.contains("unknown field `mean`"), "{err}");
+        let err = parse("delay = { distribution = \"normal\", mean = \"1s\" }").unwrap_err();
+        assert!(err.contains("missing field `std_dev`"), "{err}");
+        let err = parse("delay = { distribution = \"gamma\" }").unwrap_err();
+        assert!(err.contains("unknown variant `gamma`"), "{err}");
+        let err = parse("delay = { distribution = \"fixed\", value = 5 }").unwrap_err();
+        assert!(err.contains("\"5s\""), "{err}");
+        let err = parse("lnk = {}").unwrap_err();
+        assert!(err.contains("unknown field `lnk`"), "{err}");
+    }
+
+    #[test]
+    fn problems_name_every_bad_field_and_its_value() {
+        let spec = parse(
+            "failure_ratio = 1.5\nfirmware_failures = [{ result = 1, ratio = 0.5 }]\n\
+             link = { loss = -0.1 }\nchurn = { reboot_rate_per_hour = -1 }\n\
+             delay = { distribution = \"uniform\", min = \"2s\", max = \"1s\" }\n",
+        )
+        .unwrap();
+        let problems = spec.problems();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "failure_ratio",
+                "link.loss",
+                "firmware_failures[0].result",
+                "churn.reboot_rate_per_hour",
+                "delay.max"
+            ]
+        );
+        assert!(problems[0].message.contains("got 1.5"));
+        assert!(problems[2].message.contains("got 1"));
+        assert!(ProfileSpec::default().problems().is_empty());
+        let sum = parse("failure_ratio = 0.6\nno_reply_ratio = 0.5").unwrap();
+        assert_eq!(sum.problems()[0].field, "no_reply_ratio");
+    }
+}

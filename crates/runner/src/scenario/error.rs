@@ -109,6 +109,14 @@ impl<'a> Diagnostics<'a> {
         ));
     }
 
+    /// Records a problem of the field at dotted `path`, on the line of its value (or of the
+    /// nearest enclosing table written in the text, for a default).
+    pub(crate) fn at(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let span = super::parse::span_of(self.text, &path);
+        self.push(span, path, message);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -27,8 +27,9 @@ pub const DEFAULT_CONNECTIONS: usize = 64;
 pub const DEFAULT_MAX_ERROR_RATIO: f64 = 0.01;
 
 /// Longest duration of any kind a scenario may give (30 days): phases, stages, think times,
-/// schedules, profile periods. Keeps every `Instant + Duration` of a run far from overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+/// schedules, profile periods. Owned by the fleet's duration parser, which every scenario
+/// duration goes through.
+pub use fleetbench_fleet::profile::duration::MAX_DURATION;
 /// Longest timeout or waiting bound (7 days): command and attempt timeouts, retry intervals,
 /// `registration_timeout`, `request_timeout`, `drain_timeout`, `poll.*`.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);

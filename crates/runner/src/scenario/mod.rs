@@ -3,11 +3,14 @@
 //! Loading never panics: every problem is reported as a [`Diagnostic`] naming the line, the
 //! field and the reason, and all problems are reported at once.
 
+mod checks;
+mod commands;
 mod error;
 pub mod limits;
 mod model;
 mod parse;
 mod raw;
+mod settings;
 mod startable;
 pub mod threshold;
 mod validate;
@@ -16,15 +19,27 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::{Diagnostic, ScenarioError};
+pub use fleetbench_fleet::{
+    ChurnSpec as Churn, DelaySpec as Delay, LinkSpec as Link, ProfileSpec as Profile, SubDeviceMode,
+};
 pub use limits::{MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES};
 pub use model::{
-    Churn, CommandSpec, CompletionMode, Delay, DeviceClass, ExecutionSettings, Fleet, Link,
-    LoadModel, Package, Phase, PollSettings, Profile, RampStage, RelativeSchedule, RetryOptions,
-    RetryStrategy, Scenario, SubDeviceMode, SubDeviceRoute, Target, TargetKindSelector,
-    TargetSelector,
+    CommandSpec, CompletionMode, DeviceClass, ExecutionSettings, Fleet, LoadModel, Package, Phase,
+    PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
+    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
+pub use settings::check_base_url;
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};
-pub use validate::check_base_url;
+
+/// The JSON Schema (draft-07) of the scenario file, generated from the types that read it;
+/// `docs/scenario.schema.json` is this, pretty-printed (a test keeps it so).
+pub fn json_schema() -> serde_json::Value {
+    // Optional keys also admit `null`, which TOML cannot write.
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<raw::ScenarioFile>();
+    serde_json::to_value(&schema).unwrap_or(serde_json::Value::Null)
+}
 
 /// Largest accepted scenario file, in bytes.
 pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;

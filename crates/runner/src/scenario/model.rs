@@ -3,6 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fleetbench_fleet::profile::duration;
+use fleetbench_fleet::profile::duration::HumanDuration;
+use fleetbench_fleet::{ProfileSpec as Profile, SubDeviceMode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
 use super::threshold::Threshold;
 
 /// A validated scenario.
@@ -54,31 +60,40 @@ pub struct Phase {
     pub load: LoadModel,
 }
 
-/// How a phase issues commands.
-#[derive(Debug, Clone, PartialEq)]
+/// How a phase issues commands, tagged by `model`; each model takes exactly its parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(tag = "model", rename_all = "lowercase", deny_unknown_fields)]
 pub enum LoadModel {
     /// Open model: one command every `1/rate` seconds.
     Constant {
         /// Commands per second.
+        #[schemars(extend("exclusiveMinimum" = 0), range(max = 1_000_000))]
         rate: f64,
     },
     /// Open model: Poisson arrivals (exponential gaps) with mean `rate` per second.
     Poisson {
         /// Mean commands per second.
+        #[schemars(extend("exclusiveMinimum" = 0), range(max = 1_000_000))]
         rate: f64,
     },
     /// Open model: the rate moves linearly from stage to stage.
     Ramping {
-        /// Rate at the start of the phase.
+        /// Rate at the start of the phase (default 0).
+        #[serde(default)]
+        #[schemars(range(min = 0, max = 1_000_000))]
         start_rate: f64,
         /// Consecutive stages; each ends at its target rate.
+        #[schemars(length(min = 1))]
         stages: Vec<RampStage>,
     },
     /// Closed model: `concurrency` workers each send, wait for completion, think, repeat.
     Closed {
         /// Number of workers.
+        #[schemars(range(min = 1, max = 1_000_000))]
         concurrency: usize,
-        /// Pause between a completion and the worker's next command.
+        /// Pause between a completion and the worker's next command (default 0).
+        #[serde(default, deserialize_with = "duration::deserialize")]
+        #[schemars(with = "HumanDuration")]
         think_time: Duration,
     },
 }
@@ -101,11 +116,15 @@ impl LoadModel {
 }
 
 /// One stage of a ramp.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RampStage {
     /// Length of the stage.
+    #[serde(deserialize_with = "duration::deserialize")]
+    #[schemars(with = "HumanDuration")]
     pub duration: Duration,
     /// Rate reached at the end of the stage.
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub target_rate: f64,
 }
 
@@ -157,126 +176,11 @@ pub struct DeviceClass {
     pub update_period: Option<Duration>,
 }
 
-/// How sub-devices reach the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubDeviceMode {
-    /// Object 25 instances behind their gateway's endpoint (the default).
-    Object25,
-    /// Each sub-device registers as its own endpoint from its own socket.
-    PerEndpoint,
-}
-
 impl DeviceClass {
     /// Endpoint name of device `index`.
     pub fn endpoint(&self, index: usize) -> String {
         format!("{}{index:06}", self.endpoint_prefix)
     }
-}
-
-/// Device behaviour.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Profile {
-    /// Response delay distribution.
-    pub delay: Delay,
-    /// Fraction of requests answered with an error.
-    pub failure_ratio: f64,
-    /// Fraction of requests never answered.
-    pub no_reply_ratio: f64,
-    /// Silence after a reboot (or firmware update) before registering again.
-    pub reboot_downtime: Duration,
-    /// Default maximum period of observations without `pmax`.
-    pub notification_period: Duration,
-    /// How often simulated sensors take a new reading.
-    pub sample_period: Duration,
-    /// Injected firmware update failures: `(Update Result, ratio)`.
-    pub firmware_failures: Vec<(u8, f64)>,
-    /// Loss, duplication and reordering of datagrams (both directions).
-    pub link: Link,
-    /// Offline periods and spontaneous reboots.
-    pub churn: Churn,
-}
-
-impl Default for Profile {
-    fn default() -> Self {
-        Profile {
-            delay: Delay::Fixed(Duration::ZERO),
-            failure_ratio: 0.0,
-            no_reply_ratio: 0.0,
-            reboot_downtime: Duration::from_secs(2),
-            notification_period: Duration::from_secs(10),
-            sample_period: Duration::from_secs(5),
-            firmware_failures: Vec::new(),
-            link: Link::default(),
-            churn: Churn::default(),
-        }
-    }
-}
-
-/// Datagram impairment of a device's link, applied in both directions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Link {
-    /// Fraction of datagrams lost.
-    pub loss: f64,
-    /// Fraction of datagrams delivered twice.
-    pub duplicate: f64,
-    /// Fraction of datagrams held back so that later ones overtake them.
-    pub reorder: f64,
-    /// A held-back datagram is delayed uniformly in `(0, reorder_delay]`.
-    pub reorder_delay: Duration,
-}
-
-/// Devices dropping off the network and rebooting by themselves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Churn {
-    /// Offline periods per device and hour.
-    pub offline_rate_per_hour: f64,
-    /// Length of an offline period.
-    pub offline_duration: Delay,
-    /// Spontaneous reboots per device and hour.
-    pub reboot_rate_per_hour: f64,
-}
-
-impl Default for Churn {
-    fn default() -> Self {
-        Churn {
-            offline_rate_per_hour: 0.0,
-            offline_duration: Delay::Fixed(Duration::from_secs(60)),
-            reboot_rate_per_hour: 0.0,
-        }
-    }
-}
-
-/// A response delay distribution.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Delay {
-    /// Always the same.
-    Fixed(Duration),
-    /// Uniform in `[min, max]`.
-    Uniform {
-        /// Lower bound.
-        min: Duration,
-        /// Upper bound.
-        max: Duration,
-    },
-    /// Normal, clamped at zero.
-    Normal {
-        /// Mean.
-        mean: Duration,
-        /// Standard deviation.
-        std_dev: Duration,
-    },
-    /// Log-normal with the given median and shape `sigma`.
-    LogNormal {
-        /// Median (`e^mu`).
-        median: Duration,
-        /// Standard deviation of the underlying normal.
-        sigma: f64,
-    },
-    /// Exponential with the given mean.
-    Exponential {
-        /// Mean.
-        mean: Duration,
-    },
 }
 
 /// The gateway under test.
@@ -296,7 +200,8 @@ pub enum Target {
 }
 
 /// How the runner learns that a command completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum CompletionMode {
     /// Use the gateway's event stream when it offers one, else poll (the default).
     Auto,
@@ -355,7 +260,8 @@ pub struct ExecutionSettings {
 }
 
 /// Which devices a command may target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum TargetKindSelector {
     /// Devices (gateways) only.
     Gateway,
@@ -366,7 +272,8 @@ pub enum TargetKindSelector {
 }
 
 /// How a command reaches a sub-device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum SubDeviceRoute {
     /// POST to the sub-device's own `_id` (the gateway routes it through its parent).
     Direct,

@@ -45,6 +45,9 @@ pub(crate) struct RawDocument {
     pub(crate) fleet: Option<Range<usize>>,
     pub(crate) fleet_settings: Option<RawFleetSettings>,
     pub(crate) classes: Option<(Range<usize>, Vec<Indexed<RawClass>>)>,
+    /// Whether a device class failed to deserialize (the fleet is then unknown, and the
+    /// rules that look at its classes are skipped).
+    pub(crate) classes_failed: bool,
     pub(crate) target: Option<RawTarget>,
     pub(crate) poll: Option<RawPoll>,
     pub(crate) execution: Option<RawExecution>,
@@ -117,7 +120,10 @@ fn split_fleet(value: Spanned<DeValue<'_>>, doc: &mut RawDocument, diags: &mut D
     let mut rest = DeTable::new();
     for (key, value) in table {
         if key.get_ref().as_ref() == "classes" {
-            doc.classes = de_array(value, "fleet.classes", diags, &mut doc.had_errors);
+            let mut failed = false;
+            doc.classes = de_array(value, "fleet.classes", diags, &mut failed);
+            doc.classes_failed = failed;
+            doc.had_errors |= failed;
         } else {
             rest.insert(key, value);
         }
@@ -165,7 +171,9 @@ fn de<T: DeserializeOwned>(
         Ok(v) => Some(v),
         Err(e) => {
             let span = e.span().unwrap_or_else(|| snapshot.span());
-            let field = locate(&snapshot, &span, path);
+            let (field, inner) =
+                refine(&snapshot, path, locate(&snapshot, &span, path), e.message());
+            let span = inner.unwrap_or(span);
             let mut message = clean_message(e.message());
             if misplaced_top_level_key(&message) && !path.is_empty() {
                 message.push_str(
@@ -225,6 +233,69 @@ fn deepest(node: &Spanned<DeValue<'_>>, span: &Range<usize>, path: &str) -> Opti
         }
         _ => None,
     }
+}
+
+/// Inside a tagged table (a load model, a delay distribution) serde reports problems against
+/// the whole table. The message names the key (`unknown field`, `missing field`), the tag's
+/// value (`unknown variant`) or the offending string (`got "31days"`), which points at the
+/// field within it; returns that field's path and, when it is written, its span.
+fn refine(
+    root: &Spanned<DeValue<'_>>,
+    base: &str,
+    field: String,
+    message: &str,
+) -> (String, Option<Range<usize>>) {
+    let named = |prefix: &str| {
+        message
+            .split_once(prefix)
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+    };
+    let relative = field.strip_prefix(base).unwrap_or(&field);
+    let Some(DeValue::Table(table)) = value_at(root, relative) else {
+        return (field, None);
+    };
+    let by_value = |wanted: &dyn Fn(&str) -> bool| {
+        let mut hits = table
+            .iter()
+            .filter(|(_, v)| matches!(v.get_ref(), DeValue::String(s) if wanted(s)));
+        match (hits.next(), hits.next()) {
+            (Some((k, v)), None) => Some((k.get_ref().to_string(), Some(v.span()))),
+            _ => None,
+        }
+    };
+    let child = if let Some(name) = named("unknown field `").or_else(|| named("missing field `")) {
+        let span = table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == name.as_str())
+            .map(|(k, _)| k.span());
+        Some((name, span))
+    } else if let Some(variant) = named("unknown variant `") {
+        by_value(&|s| s == variant)
+    } else {
+        by_value(&|s| message.contains(&format!("got \"{s}\"")))
+    };
+    match child {
+        Some((child, span)) => (join(&field, &child), span),
+        None => (field, None),
+    }
+}
+
+/// The value at dotted `path` (relative to `root`).
+fn value_at<'a, 'b>(root: &'a Spanned<DeValue<'b>>, path: &str) -> Option<&'a DeValue<'b>> {
+    let mut node = root;
+    for segment in path_segments(path) {
+        let next = match (node.get_ref(), &segment) {
+            (DeValue::Table(t), Segment::Key(key)) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key.as_str())
+                .map(|(_, v)| v),
+            (DeValue::Array(items), Segment::Index(i)) => items.get(*i),
+            _ => None,
+        };
+        node = next?;
+    }
+    Some(node.get_ref())
 }
 
 fn misplaced_top_level_key(message: &str) -> bool {

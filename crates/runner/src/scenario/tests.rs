@@ -94,7 +94,9 @@ fn valid_scenario_loads_with_defaults() {
     assert_eq!(s.fleet.classes[0].endpoint_prefix, "fb-sensors-");
     assert_eq!(
         s.fleet.classes[0].profile.delay,
-        Delay::Fixed(Duration::from_millis(20))
+        Delay::Fixed {
+            value: Duration::from_millis(20)
+        }
     );
     assert_eq!(s.commands[0].label, "lwm2m_request:read");
     assert_eq!(s.commands[0].targets.kind, TargetKindSelector::Gateway);
@@ -264,7 +266,7 @@ fn unknown_load_model_and_misplaced_parameters() {
         &errors(&text),
         line_of(&text, "steady"),
         "phases[0].load.model",
-        "expected constant, poisson, ramping or closed",
+        "unknown variant `steady`, expected one of `constant`, `poisson`, `ramping`, `closed`",
     );
     let text = replace(
         "model = \"constant\", rate = 50",
@@ -274,7 +276,7 @@ fn unknown_load_model_and_misplaced_parameters() {
         &errors(&text),
         line_of(&text, "concurrency = 3"),
         "phases[0].load.concurrency",
-        "not used by the constant model",
+        "unknown field `concurrency`, expected `rate`",
     );
     let text = replace(
         "model = \"closed\", concurrency = 4,",
@@ -284,7 +286,7 @@ fn unknown_load_model_and_misplaced_parameters() {
         &errors(&text),
         line_of(&text, "model = \"closed\""),
         "phases[2].load.concurrency",
-        "missing",
+        "missing field `concurrency`",
     );
 }
 
@@ -374,7 +376,7 @@ fn delay_distribution_parameters_are_checked() {
         &errors(&text),
         line_of(&text, "gamma"),
         "fleet.classes[0].profile.delay.distribution",
-        "got \"gamma\"",
+        "unknown variant `gamma`",
     );
 }
 
@@ -588,8 +590,11 @@ load = { model = "constant", rate = 1 }
 [[fleet.classes]]
 name = "a"
 count = 1
-sub_device_mode = "nested"
 profile = { firmware_failures = [{ result = 1, ratio = 0.5 }], link = { loss = 1.5 }, churn = { reboot_rate_per_hour = -1 } }
+[[fleet.classes]]
+name = "b"
+count = 1
+sub_device_mode = "nested"
 [[commands]]
 command_type = "software_update"
 [[commands]]
@@ -602,7 +607,7 @@ package = { bytes = 10, link = "coap://x" }
     let diags = errors(text);
     let fields: Vec<&str> = diags.iter().map(|d| d.field.as_str()).collect();
     for f in [
-        "fleet.classes[0].sub_device_mode",
+        "fleet.classes[1].sub_device_mode",
         "fleet.classes[0].profile.firmware_failures[0].result",
         "fleet.classes[0].profile.link.loss",
         "fleet.classes[0].profile.churn.reboot_rate_per_hour",
@@ -621,5 +626,5 @@ package = { bytes = 10, link = "coap://x" }
             .message
             .contains("software_update needs a `package`")
     );
-    assert_eq!(missing.line, Some(11));
+    assert_eq!(missing.line, Some(14));
 }
