@@ -12,6 +12,8 @@
 //!     print!("{}", render_table(&outcome.summary));
 //! }
 //! let status: std::process::ExitCode = fleetbench_runner::exit_status(&result).into();
+//! # let _ = status;
+//! # Ok(())
 //! # }
 //! ```
 
