@@ -244,10 +244,13 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     })
 }
 
+/// Every endpoint's handle on a shared socket and its address, in start order.
+type SharedEndpoints = Vec<(MuxTransport, SocketAddr)>;
+
 /// Every endpoint's transport, in start order.
 enum EndpointSockets {
     Own(Vec<(UdpSocket, SocketAddr)>),
-    Shared(Vec<(MuxTransport, SocketAddr)>),
+    Shared(SharedEndpoints),
 }
 
 /// Where the started endpoints are.
@@ -265,7 +268,7 @@ fn multiplexed_transports(
     socket_count: usize,
     shared: &Arc<Shared>,
     mux_tasks: &mut JoinSet<()>,
-) -> Result<(Vec<(MuxTransport, SocketAddr)>, Vec<SocketAddr>), FleetError> {
+) -> Result<(SharedEndpoints, Vec<SocketAddr>), FleetError> {
     let wildcard = SocketAddr::from(([0, 0, 0, 0], 0));
     let mut sockets = Vec::with_capacity(socket_count);
     for _ in 0..socket_count.max(1) {

@@ -56,7 +56,7 @@ mod tests {
             Some(Ipv4Addr::new(127, 255, 255, 254))
         );
         assert_eq!(endpoint_ip(CAPACITY), None);
-        assert!(CAPACITY > crate::MAX_DEVICES);
+        const { assert!(CAPACITY > crate::MAX_DEVICES) };
     }
 
     #[test]
