@@ -44,6 +44,7 @@ pub mod fuzzing;
 pub mod impaired;
 pub mod limits;
 pub mod model;
+pub mod mux;
 pub mod observe;
 pub mod precise_timer;
 pub mod profile;
@@ -113,7 +114,34 @@ pub struct FleetConfig {
     pub root_content_formats: Vec<u16>,
     /// LwM2M 1.1 Send (`POST /dp`): period, paths and format; off by default.
     pub send: send::SendSpec,
+    /// One socket per device, or a few shared sockets serving every device by its own
+    /// 127.a.b.c address (see [`mux`]). [`SocketMode::Auto`] (the default) multiplexes when
+    /// the server is on loopback and neither `bind_ips` nor `max_sockets_per_ip` asks for
+    /// per-device sockets.
+    pub socket_mode: SocketMode,
+    /// Shared sockets in the multiplexed mode (`None`: one per core, at most 16).
+    pub multiplexed_sockets: Option<usize>,
 }
+
+/// How devices get their sockets (`auto`, `per_device` or `multiplexed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketMode {
+    /// Multiplexed when the server is on loopback and the default local address is used;
+    /// per-device otherwise.
+    #[default]
+    Auto,
+    /// Every endpoint owns a UDP socket on `bind_ips` (one file descriptor each). For
+    /// servers on other hosts.
+    PerDevice,
+    /// A few wildcard-bound sockets serve every endpoint, each at its own loopback address
+    /// 127.a.b.c ([`mux::address_plan`]); the fleet needs at most
+    /// [`limits::FD_BUDGET`] file descriptors whatever its size. Loopback servers only.
+    Multiplexed,
+}
+
+/// The most shared sockets the multiplexed mode may open.
+pub const MAX_MULTIPLEXED_SOCKETS: usize = 64;
 
 /// How sub-devices are exposed to the LwM2M server (`object25` or `per_endpoint` in a
 /// scenario file).
@@ -151,6 +179,8 @@ impl Default for FleetConfig {
             max_sockets_per_ip: None,
             root_content_formats: vec![110],
             send: send::SendSpec::default(),
+            socket_mode: SocketMode::Auto,
+            multiplexed_sockets: None,
         }
     }
 }
@@ -257,6 +287,22 @@ impl FleetConfig {
                 "must be among 110 (SenML JSON), 112 (SenML CBOR) and 11542 (TLV)",
             );
         }
+        if let Some(count) = self.multiplexed_sockets
+            && !(1..=MAX_MULTIPLEXED_SOCKETS).contains(&count)
+        {
+            return invalid(
+                "multiplexed_sockets",
+                count.to_string(),
+                "must be between 1 and 64",
+            );
+        }
+        if self.socket_mode == SocketMode::Multiplexed && !self.server.ip().is_loopback() {
+            return invalid(
+                "socket_mode",
+                format!("multiplexed with server {}", self.server),
+                "the multiplexed mode serves loopback servers only; use per_device",
+            );
+        }
         let endpoints = match self.sub_device_mode {
             SubDeviceMode::Object25 => self.devices,
             SubDeviceMode::PerEndpoint => self.devices.saturating_mul(self.sub_devices + 1),
@@ -269,6 +315,35 @@ impl FleetConfig {
             );
         }
         self.profile.validate().map_err(FleetError::Profile)
+    }
+
+    /// The socket mode [`SocketMode::Auto`] resolves to for this configuration.
+    pub fn effective_socket_mode(&self) -> SocketMode {
+        match self.socket_mode {
+            SocketMode::Auto => {
+                let default_ips =
+                    self.bind_ips.is_empty() || self.bind_ips == [IpAddr::from([127, 0, 0, 1])];
+                if self.server.ip().is_loopback()
+                    && default_ips
+                    && self.max_sockets_per_ip.is_none()
+                {
+                    SocketMode::Multiplexed
+                } else {
+                    SocketMode::PerDevice
+                }
+            }
+            mode => mode,
+        }
+    }
+
+    /// How many shared sockets the multiplexed mode opens.
+    pub fn multiplexed_socket_count(&self) -> usize {
+        self.multiplexed_sockets.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
+                .clamp(1, 16)
+        })
     }
 
     /// How many endpoints register: the devices, plus their sub-devices in
@@ -329,6 +404,25 @@ pub enum FleetError {
         value: String,
         /// Why.
         reason: &'static str,
+    },
+    /// The process cannot hold the file descriptors the fleet needs.
+    #[error(
+        "the fleet needs {needed} file descriptors ({mode}) but only {available} are free \
+         (open-file limit {limit}, {open} open); {hint}"
+    )]
+    FileBudget {
+        /// Descriptors the fleet would open.
+        needed: usize,
+        /// Descriptors still free under the soft limit.
+        available: usize,
+        /// The soft open-file limit.
+        limit: u64,
+        /// Descriptors open now.
+        open: usize,
+        /// Which socket mode asked.
+        mode: &'static str,
+        /// What to do about it.
+        hint: &'static str,
     },
     /// The behaviour profile is invalid.
     #[error(transparent)]
