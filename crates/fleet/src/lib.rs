@@ -346,6 +346,15 @@ impl FleetConfig {
         })
     }
 
+    /// How many UDP sockets the fleet opens: one per endpoint, or the few shared ones of
+    /// the multiplexed mode.
+    pub fn socket_count(&self) -> usize {
+        match self.effective_socket_mode() {
+            SocketMode::Multiplexed => self.multiplexed_socket_count(),
+            _ => self.endpoint_count(),
+        }
+    }
+
     /// How many endpoints register: the devices, plus their sub-devices in
     /// [`SubDeviceMode::PerEndpoint`].
     pub fn endpoint_count(&self) -> usize {

@@ -182,7 +182,7 @@ fn check_file_budget(scenario: &Scenario, embedded: bool) -> Result<(), RunError
         return Ok(()); // no limit to read: binding will say what fails
     };
     let connections = scenario.execution.connections as u64 + 1;
-    let sockets = (scenario.fleet.device_count() + scenario.fleet.sub_device_count()) as u64;
+    let sockets = crate::embedded::fleet_sockets(scenario, embedded);
     let gateway = if embedded { connections + 2 } else { 0 };
     let need = connections + sockets + gateway + FILE_MARGIN;
     if need > limit.soft {
