@@ -274,17 +274,17 @@ impl Collector for RunCollector {
         let histograms: [(&str, &str, Pick); 3] = [
             (
                 "latency_seconds",
-                "Completion − intended send time of completed commands.",
+                "Completion - intended send time of completed commands.",
                 |r| &r.latency,
             ),
             (
                 "service_time_seconds",
-                "Completion − actual send time of completed commands.",
+                "Completion - actual send time of completed commands.",
                 |r| &r.service_time,
             ),
             (
                 "scheduling_lag_seconds",
-                "Actual − intended send time of sent commands.",
+                "Actual - intended send time of sent commands.",
                 |r| &r.sched_lag,
             ),
         ];

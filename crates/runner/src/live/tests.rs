@@ -8,12 +8,15 @@ const SCENARIO: &str = r#"
 name = "live"
 seed = 1
 [fleet]
-[[fleet.device_classes]]
+[[fleet.classes]]
 name = "d"
 count = 1
 [[commands]]
 label = "reboot"
-type = "reboot"
+command_type = "lwm2m_request"
+type = "read"
+endpoint = "/3/0/0"
+targets = { kind = "gateway" }
 [[phases]]
 name = "steady"
 duration = "10s"
@@ -99,7 +102,7 @@ async fn metrics_are_served_from_the_recorder_with_bounded_labels() {
         format!("fleetbench_commands_sent_total{{{labels}}} 1"),
         format!("fleetbench_commands_dropped_total{{{labels}}} 1"),
         format!(r#"fleetbench_scheduling_lag_seconds_bucket{{{labels},le="0.001"}} 1"#),
-        "fleetbench_commands_in_flight 1".to_owned(),
+        "fleetbench_commands_in_flight 1.0".to_owned(),
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
     }
