@@ -48,6 +48,7 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         (Some(tx), Some(handle))
     };
     let (abort, received) = crate::signals::abort_on_termination();
+    let mut linger_abort = abort.clone();
     let options = RunOptions {
         out_dir: args.out.clone(),
         run_dir: args.run_dir.clone(),
@@ -78,7 +79,11 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         Err(error) => eprintln!("error: {error}"),
     }
     if let Some(servers) = live {
-        servers.stop_after(args.linger).await;
+        // A signal (Ctrl-C, SIGTERM) ends the linger early.
+        tokio::select! {
+            () = servers.stop_after(args.linger) => {}
+            _ = linger_abort.aborted() => {}
+        }
     }
     match received.status() {
         Some(signal) if aborted(&result) => signal,
