@@ -28,6 +28,7 @@ use crate::metrics::timeline::{Progress, SeriesNames};
 use crate::plan::PlannedPhase;
 use crate::scenario::Threshold;
 
+pub use dashboard::CHART_JS;
 pub use exporter::{MAX_LABELLED_ROWS, OTHER_LABEL, encode_metrics};
 pub use frame::{Frame, MAX_FRAMES};
 
