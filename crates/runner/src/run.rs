@@ -468,7 +468,8 @@ async fn run_with_fleet(
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
     };
     if let Some(live) = &live {
-        let sender = progress.get_or_insert_with(|| tokio::sync::watch::channel(Progress::default()).0);
+        let sender =
+            progress.get_or_insert_with(|| tokio::sync::watch::channel(Progress::default()).0);
         live.attach(
             crate::live::LiveRun {
                 recorder: recorder.clone(),

@@ -129,7 +129,10 @@ mod tests {
         }
         std::hint::black_box(x);
         let second = s.sample();
-        assert!(second.process_percent.is_some_and(|p| p >= 0.0), "{second:?}");
+        assert!(
+            second.process_percent.is_some_and(|p| p >= 0.0),
+            "{second:?}"
+        );
         assert_eq!(s.last(), Some(second));
     }
 }

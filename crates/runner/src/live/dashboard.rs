@@ -53,14 +53,14 @@ async fn events(
 
 async fn report(State(state): State<Arc<LiveState>>) -> Response {
     let Some(path) = state.report_path() else {
-        return (StatusCode::NOT_FOUND, "the report is written when the run ends\n").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "the report is written when the run ends\n",
+        )
+            .into_response();
     };
     match tokio::fs::read_to_string(&path).await {
         Ok(html) => Html(html).into_response(),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            format!("{}: {e}\n", path.display()),
-        )
-            .into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{}: {e}\n", path.display())).into_response(),
     }
 }

@@ -127,7 +127,10 @@ fn row_labels(row: &RowId) -> Labels {
 }
 
 /// Reduces the recorder's data to labelled rows (bounded).
-fn rows(metrics: &Metrics, names: &crate::metrics::timeline::SeriesNames) -> BTreeMap<RowId, RowData> {
+fn rows(
+    metrics: &Metrics,
+    names: &crate::metrics::timeline::SeriesNames,
+) -> BTreeMap<RowId, RowData> {
     let mut rows: BTreeMap<RowId, RowData> = BTreeMap::new();
     let mut keys: Vec<_> = metrics.series.keys().copied().collect();
     keys.sort();
@@ -165,8 +168,12 @@ impl Collector for RunCollector {
 
         type Field = fn(&Counts) -> u64;
         let counters: [(&str, &str, Field); 7] = [
-            ("commands_planned", "Commands due by the plan.", |c| c.planned),
-            ("commands_sent", "Commands POSTed to the target.", |c| c.sent),
+            ("commands_planned", "Commands due by the plan.", |c| {
+                c.planned
+            }),
+            ("commands_sent", "Commands POSTed to the target.", |c| {
+                c.sent
+            }),
             (
                 "commands_dropped",
                 "Commands not sent: the in-flight bound or the connection pool was full.",

@@ -200,7 +200,10 @@ pub fn build(run: &LiveRun, p: &Progress, cpu: CpuUse) -> Frame {
     };
     Frame {
         t_s: p.elapsed.as_secs_f64(),
-        phase: current_phase(&run.phases, p.elapsed.saturating_sub(Duration::from_millis(1))),
+        phase: current_phase(
+            &run.phases,
+            p.elapsed.saturating_sub(Duration::from_millis(1)),
+        ),
         phases: run
             .phases
             .iter()
@@ -218,7 +221,10 @@ pub fn build(run: &LiveRun, p: &Progress, cpu: CpuUse) -> Frame {
             .pool
             .as_ref()
             .map(|s| s.open.load(std::sync::atomic::Ordering::Relaxed)),
-        intended_rate: intended_rate(&run.phases, p.elapsed.saturating_sub(Duration::from_millis(1))),
+        intended_rate: intended_rate(
+            &run.phases,
+            p.elapsed.saturating_sub(Duration::from_millis(1)),
+        ),
         cpu: Some(cpu),
         lag_p99_ms: lag.0,
         lag_max_ms: lag.1,

@@ -83,7 +83,10 @@ async fn metrics_are_served_from_the_recorder_with_bounded_labels() {
     .expect("bind");
     let addr = servers.metrics_addr.expect("bound");
     let (_, before) = get(addr, "/metrics").await;
-    assert!(!before.contains("commands_sent"), "nothing before a run: {before}");
+    assert!(
+        !before.contains("commands_sent"),
+        "nothing before a run: {before}"
+    );
     let (recorder, _tx) = attach(&servers.state());
     let key = SeriesKey {
         phase: 0,
@@ -104,7 +107,10 @@ async fn metrics_are_served_from_the_recorder_with_bounded_labels() {
         format!(r#"fleetbench_scheduling_lag_seconds_bucket{{{labels},le="0.001"}} 1"#),
         "fleetbench_commands_in_flight 1.0".to_owned(),
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
     }
     assert!(text.contains("# TYPE fleetbench_latency_seconds histogram"));
     servers.stop_after(Duration::ZERO).await;
@@ -132,7 +138,10 @@ async fn the_dashboard_streams_frames_and_the_verdict() {
     let (status, page) = get(addr, "/").await;
     assert_eq!(status, 200);
     assert!(page.contains("EventSource(\"/events\")"));
-    assert!(!page.contains("http://") && !page.contains("https://"), "no CDN");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no CDN"
+    );
     let (status, script) = get(addr, "/chart.js").await;
     assert_eq!((status, script.contains("FleetChart")), (200, true));
     let state = servers.state();
