@@ -102,6 +102,16 @@ pub struct RunArgs {
     /// No live progress (neither the bar on a terminal nor the periodic lines otherwise).
     #[arg(long)]
     pub quiet: bool,
+    /// Serve Prometheus `/metrics` for the whole run on this address (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Serve the live dashboard (updated every second by server-sent events) on this
+    /// address (e.g. 127.0.0.1:5665).
+    #[arg(long)]
+    pub dashboard: Option<SocketAddr>,
+    /// Keep `/metrics` and the dashboard up this long after the run (e.g. `30s`).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub linger: std::time::Duration,
     /// Target another gateway implementation's base URL instead of the embedded gateway.
     #[arg(long, requires_all = ["token", "lwm2m_server"])]
     pub target: Option<String>,

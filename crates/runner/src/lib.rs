@@ -23,6 +23,7 @@ pub mod embedded;
 pub mod exec;
 pub mod exit_status;
 pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod report;

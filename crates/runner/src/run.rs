@@ -52,6 +52,8 @@ pub struct RunOptions {
     /// Write into exactly this directory (created; must not exist or be empty) instead of a
     /// new `<out_dir>/<run id>`.
     pub run_dir: Option<PathBuf>,
+    /// Live views (`/metrics`, the dashboard) to feed while the run goes.
+    pub live: Option<Arc<crate::live::LiveState>>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +65,7 @@ impl Default for RunOptions {
             write_files: true,
             progress: None,
             run_dir: None,
+            live: None,
         }
     }
 }
@@ -306,9 +309,14 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             run_dir: run_dir.as_ref(),
             run_id,
             progress: options.progress.clone(),
+            live: options.live.clone(),
         },
     )
     .await;
+    if let Some(live) = &options.live {
+        let (verdict, report) = crate::live::verdict_of(&result);
+        live.finish(verdict, report);
+    }
     if let Some(g) = gateway {
         embedded::stop_gateway(g).await;
     }
@@ -325,6 +333,7 @@ struct Output<'a> {
     run_dir: Option<&'a PathBuf>,
     run_id: String,
     progress: Option<tokio::sync::watch::Sender<Progress>>,
+    live: Option<Arc<crate::live::LiveState>>,
 }
 
 /// Creates `dir` for [`RunOptions::run_dir`]: it must not exist or be empty.
@@ -385,7 +394,8 @@ async fn run_with_fleet(
     let Output {
         run_dir,
         run_id,
-        progress,
+        mut progress,
+        live,
     } = output;
     let setup_deadline = Instant::now() + scenario.fleet.registration_timeout;
     for f in fleets {
@@ -441,6 +451,7 @@ async fn run_with_fleet(
     let pool_stats = api.pool_stats();
     let recorder = Recorder::new();
     let cpu_before = crate::exec::cpu::process_cpu();
+    let planned_phases = plan.phases().to_vec();
     let engine = Engine::with_pacing(
         api,
         scenario.clone(),
@@ -456,6 +467,23 @@ async fn run_with_fleet(
         phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
     };
+    if let Some(live) = &live {
+        let sender =
+            progress.get_or_insert_with(|| tokio::sync::watch::channel(Progress::default()).0);
+        live.attach(
+            crate::live::LiveRun {
+                recorder: recorder.clone(),
+                names: names.clone(),
+                phases: planned_phases,
+                thresholds: scenario.thresholds.clone(),
+                scenario: scenario.clone(),
+                start,
+                pool: pool_stats.clone(),
+                events: hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
+            },
+            sender.subscribe(),
+        );
+    }
     let timeline = TimelineCollector::start(
         recorder.clone(),
         names,

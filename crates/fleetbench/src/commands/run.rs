@@ -18,6 +18,29 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         Ok(target) => target,
         Err(code) => return code,
     };
+    let live = if args.metrics_addr.is_some() || args.dashboard.is_some() {
+        let config = fleetbench_runner::live::LiveConfig {
+            metrics_addr: args.metrics_addr,
+            dashboard_addr: args.dashboard,
+        };
+        match fleetbench_runner::live::LiveServers::bind(&config).await {
+            Ok(servers) => {
+                if let Some(a) = servers.metrics_addr {
+                    eprintln!("metrics: http://{a}/metrics");
+                }
+                if let Some(a) = servers.dashboard_addr {
+                    eprintln!("dashboard: http://{a}/");
+                }
+                Some(servers)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitStatus::InvalidInput;
+            }
+        }
+    } else {
+        None
+    };
     let (progress, display) = if args.quiet {
         (None, None)
     } else {
@@ -25,12 +48,14 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         (Some(tx), Some(handle))
     };
     let (abort, received) = crate::signals::abort_on_termination();
+    let mut linger_abort = abort.clone();
     let options = RunOptions {
         out_dir: args.out.clone(),
         run_dir: args.run_dir.clone(),
         target,
         abort: Some(abort),
         progress,
+        live: live.as_ref().map(|s| s.state()),
         ..RunOptions::default()
     };
     let result = fleetbench_runner::run(scenario, options).await;
@@ -52,6 +77,13 @@ pub async fn run(args: RunArgs) -> ExitStatus {
             }
         }
         Err(error) => eprintln!("error: {error}"),
+    }
+    if let Some(servers) = live {
+        // A signal (Ctrl-C, SIGTERM) ends the linger early.
+        tokio::select! {
+            () = servers.stop_after(args.linger) => {}
+            _ = linger_abort.aborted() => {}
+        }
     }
     match received.status() {
         Some(signal) if aborted(&result) => signal,

@@ -508,6 +508,13 @@ impl Recorder {
         }
     }
 
+    /// Runs `f` on everything recorded so far, under the recorder's lock, without copying
+    /// it (for readers that summarise, such as a scrape of the live exporter). Keep `f`
+    /// short: command tasks wait for it.
+    pub fn with_metrics<R>(&self, f: impl FnOnce(&Metrics) -> R) -> R {
+        f(&self.lock().0)
+    }
+
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Metrics {
         self.lock().0.clone()
