@@ -8,7 +8,6 @@ use fleetbench_lwm2m::clock::{Clock, TokioClock};
 use fleetbench_lwm2m::transport::DatagramTransport;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -172,9 +171,6 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "cannot read the open-file limit"),
     }
-    let clock: Arc<dyn Clock> = Arc::new(TokioClock);
-    let shared = Arc::new(Shared::new());
-    let (stop, stop_rx) = watch::channel(false);
     let mut binder = SocketBinder::new(&config.bind_ips).with_cap(config.max_sockets_per_ip);
     let mut sockets = Vec::with_capacity(endpoints_total);
     for _ in 0..endpoints_total {
@@ -185,6 +181,41 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         })?;
         sockets.push((socket, address));
     }
+    Ok(start_devices(config, sockets))
+}
+
+/// Starts the devices over transports made by `bind` (called once per endpoint, in order:
+/// each device, followed in per-endpoint mode by its sub-devices) instead of UDP sockets:
+/// an in-memory network for virtual-time runs. No open-file limit applies.
+pub fn start_over<T: DatagramTransport>(
+    config: FleetConfig,
+    mut bind: impl FnMut(usize) -> std::io::Result<T>,
+) -> Result<RunningFleet, FleetError> {
+    config.validate()?;
+    let mut sockets = Vec::with_capacity(config.endpoint_count());
+    for index in 0..config.endpoint_count() {
+        let socket = bind(index).map_err(|source| FleetError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        let address = socket.local_addr().map_err(|source| FleetError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
+        sockets.push((socket, address));
+    }
+    Ok(start_devices(config, sockets))
+}
+
+/// Starts one device task per socket of `sockets` (in endpoint order).
+fn start_devices<T: DatagramTransport>(
+    config: FleetConfig,
+    sockets: Vec<(T, SocketAddr)>,
+) -> RunningFleet {
+    let endpoints_total = config.endpoint_count();
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock);
+    let shared = Arc::new(Shared::new());
+    let (stop, stop_rx) = watch::channel(false);
     // Registration times count from here, after every socket is bound, so that binding many
     // sockets does not eat into the spread.
     let now = clock.now();
@@ -248,7 +279,7 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         }
         endpoints.push(endpoint);
     }
-    Ok(RunningFleet {
+    RunningFleet {
         shared,
         expected: endpoints_total,
         stop,
@@ -258,7 +289,7 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         sub_device_addresses,
         sub_devices: if per_endpoint { config.sub_devices } else { 0 },
         deregister_timeout: config.deregister_timeout,
-    })
+    }
 }
 
 /// The seeds of one endpoint, one per purpose.
@@ -309,10 +340,10 @@ impl Starter<'_> {
         }
     }
 
-    fn spawn(
+    fn spawn<T: DatagramTransport>(
         &self,
         tasks: &mut JoinSet<()>,
-        socket: UdpSocket,
+        socket: T,
         spec: DeviceSpec,
         seeds: &EndpointSeeds,
     ) {
