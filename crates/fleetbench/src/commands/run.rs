@@ -31,6 +31,7 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         target,
         abort: Some(abort),
         progress,
+        virtual_time: args.virtual_time,
         ..RunOptions::default()
     };
     let result = fleetbench_runner::run(scenario, options).await;
