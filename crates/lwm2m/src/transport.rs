@@ -114,8 +114,7 @@ impl MemoryNetwork {
             .unwrap_or_else(|e| e.into_inner())
             .get(&to)
             .cloned();
-        let delivered =
-            queue.is_some_and(|q| q.try_send((datagram.to_vec(), from)).is_ok());
+        let delivered = queue.is_some_and(|q| q.try_send((datagram.to_vec(), from)).is_ok());
         if !delivered {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -155,24 +154,19 @@ impl DatagramTransport for MemorySocket {
         async move { Ok(len) }
     }
 
-    fn recv_from(
-        &self,
-        buffer: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
-        async move {
-            let mut receiver = self.receiver.lock().await;
-            match receiver.recv().await {
-                Some((datagram, from)) => {
-                    // Like UDP: a datagram longer than the buffer is truncated.
-                    let len = datagram.len().min(buffer.len());
-                    buffer[..len].copy_from_slice(&datagram[..len]);
-                    Ok((len, from))
-                }
-                None => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "the in-memory network is gone",
-                )),
+    async fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut receiver = self.receiver.lock().await;
+        match receiver.recv().await {
+            Some((datagram, from)) => {
+                // Like UDP: a datagram longer than the buffer is truncated.
+                let len = datagram.len().min(buffer.len());
+                buffer[..len].copy_from_slice(&datagram[..len]);
+                Ok((len, from))
             }
+            None => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the in-memory network is gone",
+            )),
         }
     }
 }

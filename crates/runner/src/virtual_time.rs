@@ -26,7 +26,8 @@ use crate::scenario::Scenario;
 pub const MODELLED_NOTE: &str = "virtual time: latencies are modelled, not measured";
 
 /// The LwM2M server's address on the in-memory network.
-pub const SERVER_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 5683);
+pub const SERVER_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 5683);
 
 /// Endpoints per address on the in-memory network (ports 1024..).
 const PORTS_PER_ADDRESS: usize = 60_000;
@@ -74,7 +75,9 @@ pub(crate) async fn run(
     let spawned = std::thread::Builder::new()
         .name("fleetbench-virtual".into())
         .spawn(move || {
-            let _ = tx.send(run_blocking(scenario, plan, run_dir, run_id, abort, progress));
+            let _ = tx.send(run_blocking(
+                scenario, plan, run_dir, run_id, abort, progress,
+            ));
         });
     if let Err(e) = spawned {
         return Err(RunError::Aborted(format!(
@@ -132,7 +135,15 @@ pub fn run_blocking(
     let wall = std::time::Instant::now();
     let (result, virtual_elapsed) = runtime.block_on(async {
         let began = Instant::now();
-        let result = in_runtime(&scenario, plan, run_dir.as_ref(), run_id, &mut abort, progress).await;
+        let result = in_runtime(
+            &scenario,
+            plan,
+            run_dir.as_ref(),
+            run_id,
+            &mut abort,
+            progress,
+        )
+        .await;
         (result, began.elapsed())
     });
     let speed = SpeedUp {
@@ -171,7 +182,8 @@ async fn in_runtime(
     let mut fleets = Vec::with_capacity(scenario.fleet.classes.len());
     let mut started = Ok(());
     for (index, class) in scenario.fleet.classes.iter().enumerate() {
-        let config = embedded::fleet_config(&scenario.fleet, class, index, scenario.seed, SERVER_ADDR);
+        let config =
+            embedded::fleet_config(&scenario.fleet, class, index, scenario.seed, SERVER_ADDR);
         match fleetbench_fleet::start_over(config, |i| network.bind(endpoint_addr(index, i))) {
             Ok(f) => fleets.push(f),
             Err(e) => {

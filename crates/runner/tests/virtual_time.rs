@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! Virtual-time runs are reproducible byte for byte, and depend on the seed.
 
 use std::path::Path;
@@ -39,7 +40,9 @@ async fn run_into(seed: u64, dir: &Path) -> Vec<Vec<u8>> {
         virtual_time: true,
         ..RunOptions::default()
     };
-    let outcome = run(scenario(seed), options).await.expect("the run finishes");
+    let outcome = run(scenario(seed), options)
+        .await
+        .expect("the run finishes");
     assert!(
         outcome.summary.total.counts.sent >= 30,
         "commands were sent: {:?}",
@@ -65,8 +68,14 @@ async fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
     // The run id is the run directory's name: the same name under two parents.
     let a = run_into(1, &root.join("a").join("run")).await;
     let b = run_into(1, &root.join("b").join("run")).await;
-    for (i, name) in ["summary.json", "histograms.hlog", "timeline.csv"].iter().enumerate() {
-        assert!(a[i] == b[i], "{name} differs between two runs with the same seed");
+    for (i, name) in ["summary.json", "histograms.hlog", "timeline.csv"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            a[i] == b[i],
+            "{name} differs between two runs with the same seed"
+        );
     }
     let c = run_into(2, &root.join("c").join("run")).await;
     assert!(a[0] != c[0], "summary.json is the same for another seed");

@@ -24,14 +24,14 @@ pub enum TokenSource {
     #[default]
     Os,
     /// A generator seeded from the gateway seed.
-    Seeded(Mutex<StdRng>),
+    Seeded(Box<Mutex<StdRng>>),
 }
 
 impl TokenSource {
     /// Seeded from `seed` when `seeded`, else from the OS.
     pub fn new(seeded: bool, seed: u64) -> Self {
         if seeded {
-            TokenSource::Seeded(Mutex::new(StdRng::seed_from_u64(seed)))
+            TokenSource::Seeded(Box::new(Mutex::new(StdRng::seed_from_u64(seed))))
         } else {
             TokenSource::Os
         }

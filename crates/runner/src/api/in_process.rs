@@ -94,8 +94,8 @@ impl InProcessGateway {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, ApiError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| ApiError::Decode(format!("request body: {e}")))?;
         self.json(
             http::Method::POST,
             path,

@@ -150,7 +150,9 @@ impl<A: GatewayApi> Engine<A> {
         events: Option<Arc<EventHub>>,
         pacing: Pacing,
     ) -> Arc<Self> {
-        Self::with_wall_clock(api, scenario, plan, directory, recorder, events, pacing, None)
+        Self::with_wall_clock(
+            api, scenario, plan, directory, recorder, events, pacing, None,
+        )
     }
 
     /// Like [`Engine::with_pacing`]; with `virtual_now` (the UTC time of this instant on a

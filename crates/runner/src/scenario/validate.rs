@@ -51,7 +51,10 @@ pub(crate) fn validate(doc: RawDocument, origin: &str, d: Diags<'_, '_>) -> Opti
                 d.push(
                     sp(e),
                     "epoch",
-                    format!("expected an RFC 3339 date-time, got {:?}: {err}", e.get_ref()),
+                    format!(
+                        "expected an RFC 3339 date-time, got {:?}: {err}",
+                        e.get_ref()
+                    ),
                 );
                 None
             }
