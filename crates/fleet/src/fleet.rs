@@ -209,39 +209,109 @@ pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
         }
         EndpointSockets::Own(sockets)
     };
+    let sockets_mode = mode;
+    Ok(launch(
+        &config,
+        Launch {
+            clock,
+            shared,
+            stop,
+            stop_rx,
+            mux_tasks,
+            mode: sockets_mode,
+            shared_sockets,
+        },
+        |starter, tasks| match sockets {
+            EndpointSockets::Own(sockets) => starter.spawn_all(tasks, sockets),
+            EndpointSockets::Shared(transports) => starter.spawn_all(tasks, transports),
+        },
+    ))
+}
+
+/// Starts the devices over transports made by `bind` (called once per endpoint, in order:
+/// each device, followed in per-endpoint mode by its sub-devices) instead of UDP sockets:
+/// an in-memory network for virtual-time runs. No open-file limit applies.
+pub fn start_over<T: DatagramTransport>(
+    config: FleetConfig,
+    mut bind: impl FnMut(usize) -> std::io::Result<T>,
+) -> Result<RunningFleet, FleetError> {
+    config.validate()?;
+    let mut sockets = Vec::with_capacity(config.endpoint_count());
+    for index in 0..config.endpoint_count() {
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+        let socket = bind(index).map_err(|source| FleetError::Bind {
+            addr: unbound,
+            source,
+        })?;
+        let address = socket.local_addr().map_err(|source| FleetError::Bind {
+            addr: unbound,
+            source,
+        })?;
+        sockets.push((socket, address));
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    Ok(launch(
+        &config,
+        Launch {
+            clock: Arc::new(TokioClock),
+            shared: Arc::new(Shared::new()),
+            stop,
+            stop_rx,
+            mux_tasks: JoinSet::new(),
+            mode: SocketMode::PerDevice,
+            shared_sockets: Vec::new(),
+        },
+        |starter, tasks| starter.spawn_all(tasks, sockets),
+    ))
+}
+
+/// What [`launch`] needs besides the endpoints' transports.
+struct Launch {
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    mux_tasks: JoinSet<()>,
+    mode: SocketMode,
+    shared_sockets: Vec<SocketAddr>,
+}
+
+/// Spawns every endpoint's task through `spawn` and assembles the running fleet.
+fn launch(
+    config: &FleetConfig,
+    parts: Launch,
+    spawn: impl FnOnce(&Starter<'_>, &mut JoinSet<()>) -> Placed,
+) -> RunningFleet {
     // Registration times count from here, after every socket is bound, so that binding many
     // sockets does not eat into the spread.
-    let now = clock.now();
+    let now = parts.clock.now();
     let profile = Arc::new(config.profile.clone());
     let starter = Starter {
-        config: &config,
+        config,
         profile: &profile,
-        shared: &shared,
-        clock: &clock,
-        stop: &stop_rx,
+        shared: &parts.shared,
+        clock: &parts.clock,
+        stop: &parts.stop_rx,
         now,
         reply_timer: ReplyTimer::for_current_runtime(),
     };
     let mut tasks = JoinSet::new();
-    let placed = match sockets {
-        EndpointSockets::Own(sockets) => starter.spawn_all(&mut tasks, sockets),
-        EndpointSockets::Shared(transports) => starter.spawn_all(&mut tasks, transports),
-    };
+    let placed = spawn(&starter, &mut tasks);
     let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
-    Ok(RunningFleet {
-        shared,
-        expected: endpoints_total,
-        stop,
+    RunningFleet {
+        shared: parts.shared,
+        expected: config.endpoint_count(),
+        stop: parts.stop,
         tasks,
-        mux_tasks,
-        socket_mode: mode,
-        shared_sockets,
+        mux_tasks: parts.mux_tasks,
+        socket_mode: parts.mode,
+        shared_sockets: parts.shared_sockets,
         addresses: placed.addresses,
         endpoints: placed.endpoints,
         sub_device_addresses: placed.sub_device_addresses,
         sub_devices: if per_endpoint { config.sub_devices } else { 0 },
         deregister_timeout: config.deregister_timeout,
-    })
+    }
 }
 
 /// Every endpoint's handle on a shared socket and its address, in start order.

@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use fleetbench_lwm2m::coap::EndpointConfig;
 
-pub use fleet::{RunningFleet, StatsHandle, start};
+pub use fleet::{RunningFleet, StatsHandle, start, start_over};
 pub use precise_timer::ReplyTimer;
 pub use profile::{
     BehaviourProfile, ChurnProfile, ChurnSpec, DelayDistribution, DelaySpec, FirmwareFailure,

@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// of a new OUT/<run id>.
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Run gateway, fleet and runner in one process on a virtual clock (in-memory network,
+    /// in-process API): a day in seconds, byte-identical results for the same seed.
+    /// Latencies are modelled, not measured: use it for policy and behaviour, not speed.
+    #[arg(long, conflicts_with = "target")]
+    pub virtual_time: bool,
     /// No live progress (neither the bar on a terminal nor the periodic lines otherwise).
     #[arg(long)]
     pub quiet: bool,

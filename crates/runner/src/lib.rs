@@ -30,6 +30,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod virtual_time;
 
 pub use abort::{AbortHandle, AbortSignal, abort_pair};
 pub use exit_status::ExitStatus;

@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub run_dir: Option<PathBuf>,
     /// Live views (`/metrics`, the dashboard) to feed while the run goes.
     pub live: Option<Arc<crate::live::LiveState>>,
+    /// Run gateway, fleet and runner on a virtual clock (see [`crate::virtual_time`]); also
+    /// when the scenario says `mode = "virtual"`.
+    pub virtual_time: bool,
 }
 
 impl Default for RunOptions {
@@ -66,6 +69,7 @@ impl Default for RunOptions {
             progress: None,
             run_dir: None,
             live: None,
+            virtual_time: false,
         }
     }
 }
@@ -264,6 +268,28 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         )
     };
 
+    if options.virtual_time || scenario.mode.is_virtual() {
+        if options.target.is_some() || !matches!(scenario.target, Target::Embedded) {
+            return Err(RunError::InvalidOption {
+                option: "--virtual-time".into(),
+                reason: "virtual time runs the embedded gateway only (no external target)".into(),
+            });
+        }
+        let result = crate::virtual_time::run(
+            scenario,
+            plan,
+            run_dir.clone(),
+            run_id,
+            abort,
+            options.progress.clone(),
+        )
+        .await;
+        if let (Err(_), Some(dir)) = (&result, &run_dir) {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return result;
+    }
+
     // Target.
     let mut gateway: Option<EmbeddedGateway> = None;
     let resolved = match (&options.target, &scenario.target) {
@@ -329,11 +355,11 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
 }
 
 /// Where a run's results go.
-struct Output<'a> {
-    run_dir: Option<&'a PathBuf>,
-    run_id: String,
-    progress: Option<tokio::sync::watch::Sender<Progress>>,
-    live: Option<Arc<crate::live::LiveState>>,
+pub(crate) struct Output<'a> {
+    pub run_dir: Option<&'a PathBuf>,
+    pub run_id: String,
+    pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+    pub live: Option<Arc<crate::live::LiveState>>,
 }
 
 /// Creates `dir` for [`RunOptions::run_dir`]: it must not exist or be empty.
@@ -378,18 +404,77 @@ async fn run_with_target(
         sub_devices = scenario.fleet.sub_device_count(),
         "fleet started"
     );
-    let result = run_with_fleet(scenario, plan, target, abort, output, &fleets).await;
+    let api = HttpGateway::new(
+        &target.url,
+        &target.token,
+        scenario.execution.connections,
+        scenario.execution.request_timeout,
+    );
+    let result = match api {
+        Ok(api) => {
+            let info = TargetInfo {
+                mode: target.mode.to_owned(),
+                url: target.url.clone(),
+            };
+            let clock = RunClock::real();
+            run_with_fleet(scenario, plan, api, info, abort, output, &fleets, &clock).await
+        }
+        Err(e) => Err(e.into()),
+    };
     embedded::stop_fleets(fleets).await;
     result
 }
 
-async fn run_with_fleet(
+/// The clocks of a run: real (system wall clock, precise pacing) or virtual.
+pub(crate) struct RunClock {
+    /// How the generator waits.
+    pub pacing: Pacing,
+    /// Virtual time: this tokio instant is this UTC time.
+    pub virtual_epoch: Option<(Instant, time::OffsetDateTime)>,
+}
+
+impl RunClock {
+    fn real() -> Self {
+        RunClock {
+            pacing: Pacing::Precise,
+            virtual_epoch: None,
+        }
+    }
+
+    fn now_utc(&self) -> time::OffsetDateTime {
+        match self.virtual_epoch {
+            Some((at, utc)) => utc + Instant::now().saturating_duration_since(at),
+            None => time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What a run needs of its gateway API beyond [`GatewayApi`].
+pub(crate) trait RunApi: GatewayApi {
+    /// Opens pooled connections before the first phase (nothing to open by default).
+    fn open_connections(&self) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+impl RunApi for HttpGateway {
+    async fn open_connections(&self) -> Result<(), ApiError> {
+        HttpGateway::open_connections(self).await
+    }
+}
+
+impl RunApi for crate::api::InProcessGateway {}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_with_fleet<A: RunApi>(
     scenario: &Scenario,
     plan: Plan,
-    target: &Resolved,
+    api: A,
+    target: TargetInfo,
     abort: &mut AbortSignal,
     output: Output<'_>,
     fleets: &[fleetbench_fleet::RunningFleet],
+    clock: &RunClock,
 ) -> Result<RunOutcome, RunError> {
     let Output {
         run_dir,
@@ -405,12 +490,6 @@ async fn run_with_fleet(
             reason = abort.aborted() => return Err(RunError::Aborted(reason)),
         }
     }
-    let api = HttpGateway::new(
-        &target.url,
-        &target.token,
-        scenario.execution.connections,
-        scenario.execution.request_timeout,
-    )?;
     let left = setup_deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_secs(1));
@@ -450,19 +529,21 @@ async fn run_with_fleet(
         })?;
     let pool_stats = api.pool_stats();
     let recorder = Recorder::new();
-    let cpu_before = crate::exec::cpu::process_cpu();
+    let virtual_time = clock.virtual_epoch.is_some();
+    let cpu_before = crate::exec::cpu::process_cpu().filter(|_| !virtual_time);
     let planned_phases = plan.phases().to_vec();
-    let engine = Engine::with_pacing(
+    let engine = Engine::with_wall_clock(
         api,
         scenario.clone(),
         plan,
         directory,
         recorder.clone(),
         hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
-        Pacing::Precise,
+        clock.pacing,
+        virtual_time.then(|| clock.now_utc()),
     );
     let start = Instant::now() + START_LEAD;
-    let started_wall = SystemTime::now() + START_LEAD;
+    let started_wall = SystemTime::from(clock.now_utc()) + START_LEAD;
     let names = SeriesNames {
         phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
@@ -528,18 +609,15 @@ async fn run_with_fleet(
 
     let facts = RunFacts {
         run_id,
-        target: TargetInfo {
-            mode: target.mode.to_owned(),
-            url: target.url.clone(),
-        },
+        target,
         started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
-        finished_at: rfc3339(time::OffsetDateTime::now_utc()),
+        finished_at: rfc3339(clock.now_utc()),
         completion,
         generator: report::GeneratorFacts {
             runner_cpu: cpu_before
                 .zip(crate::exec::cpu::process_cpu())
                 .map(|(a, b)| b.saturating_sub(a)),
-            generator_cpu: load.generator_cpu,
+            generator_cpu: load.generator_cpu.filter(|_| !virtual_time),
             wall: load.total,
             open_wall: open_phase_wall(scenario, &load),
             connections: scenario.execution.connections,
@@ -554,6 +632,11 @@ async fn run_with_fleet(
         }
     }
     apply_send_error_guard(&mut summary, scenario.execution.max_error_ratio);
+    if virtual_time {
+        summary
+            .warnings
+            .insert(0, crate::virtual_time::MODELLED_NOTE.to_owned());
+    }
     if let Some(dir) = run_dir {
         report::write_summary(dir, &summary).map_err(|source| RunError::Io {
             path: dir.clone(),

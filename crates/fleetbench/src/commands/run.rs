@@ -56,6 +56,7 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         abort: Some(abort),
         progress,
         live: live.as_ref().map(|s| s.state()),
+        virtual_time: args.virtual_time,
         ..RunOptions::default()
     };
     let result = fleetbench_runner::run(scenario, options).await;

@@ -224,7 +224,10 @@ async fn collect(
     let mut so_far = LatencyHistogram::new();
     while !last {
         let next = interval_start + interval;
+        // Biased: a boundary due at the same instant as the stop is closed first, so that
+        // virtual-time runs (where both often fall on one instant) write the same intervals.
         tokio::select! {
+            biased;
             _ = tokio::time::sleep_until(next) => {}
             _ = &mut stopped => last = true,
         }
