@@ -115,20 +115,27 @@ pub struct FleetConfig {
     /// LwM2M 1.1 Send (`POST /dp`): period, paths and format; off by default.
     pub send: send::SendSpec,
     /// One socket per device, or a few shared sockets serving every device by its own
-    /// 127.a.b.c address (see [`mux`]). [`SocketMode::Auto`] (the default) multiplexes when
-    /// the server is on loopback and neither `bind_ips` nor `max_sockets_per_ip` asks for
-    /// per-device sockets.
+    /// 127.a.b.c address (see [`mux`]). [`SocketMode::Auto`] (the default) multiplexes a
+    /// fleet of more than [`AUTO_MULTIPLEX_ABOVE`] endpoints when the server is on loopback
+    /// and neither `bind_ips` nor `max_sockets_per_ip` asks for per-device sockets.
     pub socket_mode: SocketMode,
     /// Shared sockets in the multiplexed mode (`None`: one per core, at most 16).
     pub multiplexed_sockets: Option<usize>,
 }
 
+/// Endpoint count above which [`SocketMode::Auto`] multiplexes. Below it each device keeps
+/// its own socket: the multiplexed path currently answers about 1.5 ms later at the median
+/// (measured by `tests/reply_delays.rs` on a loaded 2-core machine, 2026-11-29), which the
+/// instrument cannot afford; above it one socket per device would not fit the open-file
+/// limit anyway.
+pub const AUTO_MULTIPLEX_ABOVE: usize = 10_000;
+
 /// How devices get their sockets (`auto`, `per_device` or `multiplexed`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SocketMode {
-    /// Multiplexed when the server is on loopback and the default local address is used;
-    /// per-device otherwise.
+    /// Multiplexed for more than [`AUTO_MULTIPLEX_ABOVE`] endpoints when the server is on
+    /// loopback and the default local address is used; per-device otherwise.
     #[default]
     Auto,
     /// Every endpoint owns a UDP socket on `bind_ips` (one file descriptor each). For
@@ -326,6 +333,7 @@ impl FleetConfig {
                 if self.server.ip().is_loopback()
                     && default_ips
                     && self.max_sockets_per_ip.is_none()
+                    && self.endpoint_count() > AUTO_MULTIPLEX_ABOVE
                 {
                     SocketMode::Multiplexed
                 } else {

@@ -176,17 +176,22 @@ async fn a_datagram_for_an_unknown_address_is_dropped_and_counted() {
 }
 
 #[tokio::test]
-async fn auto_multiplexes_on_loopback_and_keeps_per_device_sockets_when_asked() {
-    let loopback = FleetConfig::default();
+async fn auto_multiplexes_large_loopback_fleets_and_keeps_per_device_sockets_when_asked() {
+    let small = FleetConfig::default();
+    assert_eq!(small.effective_socket_mode(), SocketMode::PerDevice);
+    let loopback = FleetConfig {
+        devices: fleetbench_fleet::AUTO_MULTIPLEX_ABOVE + 1,
+        ..FleetConfig::default()
+    };
     assert_eq!(loopback.effective_socket_mode(), SocketMode::Multiplexed);
     let remote = FleetConfig {
         server: SocketAddr::from(([192, 0, 2, 1], 5683)),
-        ..FleetConfig::default()
+        ..loopback.clone()
     };
     assert_eq!(remote.effective_socket_mode(), SocketMode::PerDevice);
     let capped = FleetConfig {
         max_sockets_per_ip: Some(10),
-        ..FleetConfig::default()
+        ..loopback.clone()
     };
     assert_eq!(capped.effective_socket_mode(), SocketMode::PerDevice);
     let forced = FleetConfig {
