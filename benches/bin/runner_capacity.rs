@@ -514,7 +514,9 @@ async fn run_at(
         dropped: count("dropped"),
         unfinished: count("unfinished"),
         events_lost: s["completion"]["events_lost"].as_u64().unwrap_or(0),
-        lag_p99_ms: s["generator"]["lag_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY),
+        lag_p99_ms: s["generator"]["lag_ms"]["p99"]
+            .as_f64()
+            .unwrap_or(f64::INFINITY),
         runner_cpu,
         gateway_cpu,
     })
@@ -615,9 +617,10 @@ async fn bench(options: Options) -> Result<(), String> {
             run.lag_p99_ms,
             per_command_us(run.runner_cpu, run.sent as f64),
             per_command_us(run.gateway_cpu, run.sent as f64),
-            verdict
-                .as_ref()
-                .map_or_else(|why| format!("not sustained ({why})"), |()| "sustained".to_owned()),
+            verdict.as_ref().map_or_else(
+                |why| format!("not sustained ({why})"),
+                |()| "sustained".to_owned()
+            ),
         );
         if verdict.is_ok() {
             low = rate;

@@ -272,8 +272,18 @@ impl PercentileBounds {
         let mut wanted: Vec<(u64, usize, bool)> = Vec::with_capacity(10);
         for (i, p) in PERCENTILES.iter().enumerate() {
             let ranks = rank_interval(n, p / 100.0);
-            wanted.extend(ranks.lower.filter(|r| *r >= 1 && *r <= n).map(|r| (r, i, false)));
-            wanted.extend(ranks.upper.filter(|r| *r >= 1 && *r <= n).map(|r| (r, i, true)));
+            wanted.extend(
+                ranks
+                    .lower
+                    .filter(|r| *r >= 1 && *r <= n)
+                    .map(|r| (r, i, false)),
+            );
+            wanted.extend(
+                ranks
+                    .upper
+                    .filter(|r| *r >= 1 && *r <= n)
+                    .map(|r| (r, i, true)),
+            );
         }
         wanted.sort_unstable_by_key(|w| w.0);
         let mut bounds = [Bounds::default(); 5];
