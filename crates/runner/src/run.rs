@@ -587,7 +587,9 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
         abort_handle,
         Arc::clone(&tripped),
     );
+    let delays_before: Vec<_> = fleets.iter().map(|f| f.delay_histograms()).collect();
     let load: LoadReport = engine.run(start, internal_abort).await;
+    let fleet_delays = fleet_delays_during(scenario, fleets, delays_before);
     forward.abort();
     if let Some(w) = watcher {
         w.abort();
@@ -625,6 +627,7 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
         },
     };
     let mut summary = report::build(scenario, &metrics, &load, facts);
+    summary.fleet_delays = fleet_delays;
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(expr) = tripped {
         for t in summary.thresholds.iter_mut().filter(|t| t.expr == expr) {
@@ -664,6 +667,31 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// The reply delays each device class applied during the load (its histograms now minus
+/// those taken before the load; the whole life when the subtraction is impossible).
+fn fleet_delays_during(
+    scenario: &Scenario,
+    fleets: &[fleetbench_fleet::RunningFleet],
+    before: Vec<fleetbench_fleet::DelayHistograms>,
+) -> Vec<report::FleetDelays> {
+    fleets
+        .iter()
+        .zip(before)
+        .zip(&scenario.fleet.classes)
+        .map(|((fleet, before), class)| {
+            let mut now = fleet.delay_histograms();
+            let _ = now.applied.subtract(&before.applied);
+            let _ = now.error_us.subtract(&before.error_us);
+            report::FleetDelays {
+                class: class.name.clone(),
+                applied_us: report::DelayStats::of(&now.applied),
+                error_us: report::DelayStats::of(&now.error_us),
+            }
+        })
+        .filter(|d| d.applied_us.count > 0)
+        .collect()
 }
 
 /// How long the open-model phases ran (what the generator thread was busy for).

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use histogram::{
-    CountHistogram, CountStats, HIGHEST_US, LOWEST_US, LatencyHistogram, SIGFIG, Stats,
+    Bounds, CountHistogram, CountStats, HIGHEST_US, LOWEST_US, LatencyHistogram, PercentileBounds,
+    SIGFIG, Stats,
 };
 
 use crate::plan::TargetKind;
