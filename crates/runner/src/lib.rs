@@ -20,6 +20,7 @@ pub mod api;
 pub mod embedded;
 pub mod exec;
 pub mod exit_status;
+pub mod fuzz_harness;
 pub mod history;
 pub mod metrics;
 pub mod plan;
