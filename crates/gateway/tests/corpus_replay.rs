@@ -12,9 +12,7 @@ use fleetbench_gateway::fuzz_harness::{self, Outcome};
 type Harness = fn(&[u8]) -> Outcome;
 
 /// Target, entry point, and the least number of `invalid-*` seeds it must have.
-const TARGETS: [(&str, Harness, usize); 1] = [
-    ("rest_command_body", fuzz_harness::command_body, 2),
-];
+const TARGETS: [(&str, Harness, usize); 1] = [("rest_command_body", fuzz_harness::command_body, 2)];
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -26,7 +26,10 @@ async fn two_large_writes_to_one_resource_both_succeed() {
     })
     .await
     .unwrap();
-    fleet.wait_registered(Duration::from_secs(20)).await.unwrap();
+    fleet
+        .wait_registered(Duration::from_secs(20))
+        .await
+        .unwrap();
     let endpoint = fleet.endpoints()[0].clone();
     api.wait_device(&endpoint, |d| d["active"] == true).await;
 

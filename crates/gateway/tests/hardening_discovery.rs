@@ -85,7 +85,10 @@ async fn a_silent_socket_cannot_starve_another_gateways_discovery() {
     })
     .await
     .unwrap();
-    fleet.wait_registered(Duration::from_secs(20)).await.unwrap();
+    fleet
+        .wait_registered(Duration::from_secs(20))
+        .await
+        .unwrap();
     let registered = Instant::now();
     let endpoint = fleet.endpoints()[0].clone();
     api.wait_device(&sub_device_name(&endpoint, 1), |d| d["active"] == true)

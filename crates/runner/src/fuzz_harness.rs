@@ -47,9 +47,7 @@ pub fn sse(data: &[u8]) -> Outcome {
     let whole = parse(&[stream]);
     let split = parse(&[&stream[..cut], &stream[cut..]]);
     if whole != split {
-        return Outcome::Violated(format!(
-            "fed whole: {whole:?}; fed cut at {cut}: {split:?}"
-        ));
+        return Outcome::Violated(format!("fed whole: {whole:?}; fed cut at {cut}: {split:?}"));
     }
     let (events, failed) = whole;
     let received = Instant::now();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-
 use fleetbench_lwm2m::coap::service::CoapClient;
 use fleetbench_lwm2m::codec;
 use fleetbench_lwm2m::content_format::ContentFormat;

@@ -153,9 +153,7 @@ mod tests {
     async fn free_slots_go_round_robin_over_sources() {
         let slots = Arc::new(FairSlots::new(1));
         let held = slots.acquire(addr(1)).await.unwrap();
-        let mut flood: Vec<_> = (0..5)
-            .map(|_| Box::pin(slots.acquire(addr(1))))
-            .collect();
+        let mut flood: Vec<_> = (0..5).map(|_| Box::pin(slots.acquire(addr(1)))).collect();
         for claim in &mut flood {
             assert!(futures_util::poll!(claim.as_mut()).is_pending());
         }

@@ -462,7 +462,11 @@ mod tests {
         assert!(store.completed_bytes() <= 20_000);
         assert_eq!(store.len(), kept);
         for (n, record) in records.iter().enumerate() {
-            assert_eq!(store.get(&record.id).is_some(), n >= 10 - kept, "record {n}");
+            assert_eq!(
+                store.get(&record.id).is_some(),
+                n >= 10 - kept,
+                "record {n}"
+            );
         }
         let (total, _) = ids_of(&store, &CommandFilter::default());
         assert_eq!(total, kept);
