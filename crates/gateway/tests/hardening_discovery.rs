@@ -55,7 +55,7 @@ async fn a_silent_socket_cannot_starve_another_gateways_discovery() {
         .unwrap();
     for n in 0..SILENT_GATEWAYS {
         let mut packet = register_request(
-            &RegistrationParams::new(&format!("silent-{n}"), 300),
+            &RegistrationParams::new(format!("silent-{n}"), 300),
             "</1/0>,</3/0>,</25/0>",
         );
         packet.header.set_type(MessageType::Confirmable);
