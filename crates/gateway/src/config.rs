@@ -22,6 +22,9 @@ pub struct GatewayConfig {
     pub max_in_flight: usize,
     /// Completed commands kept before the oldest are evicted.
     pub retention: usize,
+    /// Total size (as JSON) of the completed commands kept: beyond it the oldest completed
+    /// ones are evicted, as beyond `retention`.
+    pub max_store_bytes: usize,
     /// `timeout` applied when a command gives none.
     pub default_timeout: Duration,
     /// Seed of every random choice (ids, CoAP message ids and tokens).
@@ -43,6 +46,10 @@ pub struct GatewayConfig {
     /// Most `/25` sub-device discoveries reading devices at once; further ones wait (at most
     /// one waiting per registration).
     pub discovery_concurrency: usize,
+    /// Longest time one `/25` discovery may read a device before it is given up (the next
+    /// Register or Update tries again). Free discovery slots go round robin over source
+    /// addresses, so this bounds how long a silent source delays another one's discovery.
+    pub discovery_timeout: Duration,
     /// Longest wait for a complete HTTP request head (from the accept, or from the end of
     /// the previous response on a keep-alive connection: it is also the idle timeout).
     pub http_header_timeout: Duration,
@@ -75,6 +82,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 1 << 20,
             max_in_flight: 100_000,
             retention: 200_000,
+            max_store_bytes: 512 << 20,
             default_timeout: Duration::from_secs(30),
             seed: 0,
             max_devices: 1_000_000,
@@ -84,6 +92,7 @@ impl Default for GatewayConfig {
             registration_grace: Duration::from_secs(5),
             coap: EndpointConfig::default(),
             discovery_concurrency: 64,
+            discovery_timeout: crate::lwm2m_server::discovery::DISCOVERY_TIMEOUT,
             http_header_timeout: Duration::from_secs(10),
             http_body_timeout: Duration::from_secs(30),
             http_max_connections: 4096,

@@ -13,6 +13,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod fuzz_harness;
 pub mod http_server;
 pub mod lwm2m_server;
 pub mod model;

@@ -46,7 +46,7 @@ impl GatewayState {
         let seconds = u32::try_from(clock.now_utc().unix_timestamp().max(0)).unwrap_or(u32::MAX);
         Self {
             devices: DeviceStore::new(config.max_devices),
-            commands: CommandStore::new(config.retention),
+            commands: CommandStore::with_budget(config.retention, config.max_store_bytes),
             files: FileStore::new(config.max_file_bytes),
             downloads: Arc::new(DownloadTokens::with_source(TokenSource::new(
                 config.seeded_tokens,

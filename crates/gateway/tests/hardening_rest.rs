@@ -184,3 +184,79 @@ async fn rest_nits() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     gw.shutdown().await;
 }
+
+/// Finding 11: a bulk request that creates nothing because every device is busy (the
+/// in-flight limit is reached) is refused whole with 429, as a single create is; one that
+/// creates some commands answers 200 and lists every failure.
+#[tokio::test]
+async fn bulk_request_with_every_device_busy_is_refused_with_429() {
+    let (gw, api) = gateway(GatewayConfig {
+        max_in_flight: 1,
+        ..GatewayConfig::default()
+    })
+    .await;
+    let a = rest_device(&api, "bulk-a").await;
+    let b = rest_device(&api, "bulk-b").await;
+    // A scheduled command holds the single in-flight slot.
+    let start = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, body) = api
+        .post(
+            &format!("/devices/{a}/gateway_commands"),
+            json!({"command_type": "reboot", "schedule": {"start_datetime": start}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, headers, body) = api
+        .call(
+            Method::POST,
+            "/devices/bulk/reboot",
+            Some(json!({"device_ids": [a, b]})),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    let text = message(&body);
+    assert!(
+        text.starts_with("device_ids:") && text.contains("in flight"),
+        "{text}"
+    );
+    gw.shutdown().await;
+}
+
+/// Finding 6: a list page larger than the response cap is refused with 400 naming
+/// `per_page`, instead of being built whole in memory.
+#[tokio::test]
+async fn a_list_page_beyond_the_byte_cap_is_refused() {
+    let (gw, api) = gateway(GatewayConfig {
+        max_schedule_ahead: std::time::Duration::from_secs(86_400),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let id = rest_device(&api, "lister").await;
+    let start = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    // 20 commands with a 900 KB payload each: 18 MB of JSON, above the 16 MiB cap.
+    let filler = "p".repeat(900_000);
+    for _ in 0..20 {
+        let (status, body) = api
+            .post(
+                &format!("/devices/{id}/gateway_commands"),
+                json!({"command_type": "reboot", "schedule": {"start_datetime": start},
+                       "payload": {"filler": filler}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}", message(&body));
+    }
+    let (status, body) = api.get("/gateway_commands?per_page=20").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let text = message(&body);
+    assert!(text.starts_with("per_page: 20:"), "{text}");
+    let (status, body) = api.get("/gateway_commands?per_page=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_array().unwrap().len(), 5);
+    gw.shutdown().await;
+}

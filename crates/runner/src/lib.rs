@@ -22,6 +22,7 @@ pub mod api;
 pub mod embedded;
 pub mod exec;
 pub mod exit_status;
+pub mod fuzz_harness;
 pub mod history;
 pub mod live;
 pub mod metrics;

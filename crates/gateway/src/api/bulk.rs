@@ -51,6 +51,7 @@ pub async fn create(
     let mut created = Vec::new();
     let mut errors = Vec::new();
     let mut invalid = Vec::new();
+    let mut busy = None;
     for key in &device_ids {
         let Some(device) = shared.devices.find(key) else {
             errors.push(BulkError {
@@ -66,8 +67,12 @@ pub async fn create(
                 gateway_command_id: record.id,
             }),
             Err(error) => {
-                if let SubmitError::Rejected(Rejection::Invalid(message)) = &error {
-                    invalid.push(message.clone());
+                match &error {
+                    SubmitError::Rejected(Rejection::Invalid(message)) => {
+                        invalid.push(message.clone());
+                    }
+                    SubmitError::Busy(_) => busy = Some(error.to_string()),
+                    SubmitError::Rejected(Rejection::NotFound(_)) => {}
                 }
                 errors.push(BulkError {
                     device_id: key.clone(),
@@ -82,6 +87,20 @@ pub async fn create(
         && invalid.iter().all(|m| *m == invalid[0])
     {
         return Err(ApiError::bad_request(invalid[0].clone()));
+    }
+    // Nothing created because the in-flight limit is reached: the whole request is refused
+    // as a single create would be (429 + Retry-After), and no bulk response is stored. A
+    // request that created at least one command answers 200 listing every failure.
+    if created.is_empty()
+        && let Some(message) = busy
+    {
+        return Err(ApiError::busy(
+            format!(
+                "device_ids: no command created for any of {} devices: {message}",
+                device_ids.len()
+            ),
+            1,
+        ));
     }
     let id = shared.ids.next_id();
     let response = BulkResponse {

@@ -124,7 +124,7 @@ fn list_with(
         None => None,
         Some(key) => match store.devices.find(&key) {
             Some(device) => Some(device.id),
-            None => return Ok(render_page(&[], 0, page, meta)),
+            None => return render_page(&[], 0, page, meta),
         },
     };
     let filter = CommandFilter {
@@ -134,11 +134,20 @@ fn list_with(
         software_update_id,
     };
     let (total, records) = store.commands.list(&filter, page);
-    Ok(render_page(&records, total, page, meta))
+    render_page(&records, total, page, meta)
 }
 
-fn render_page(records: &[Arc<CommandRecord>], total: usize, page: Page, meta: bool) -> Response {
-    let mut out = Vec::with_capacity(64 + records.len() * 768);
+/// Largest list response body: a page that would exceed it is refused (400 naming
+/// `per_page`) instead of being built whole.
+pub const MAX_LIST_BYTES: usize = 16 << 20;
+
+fn render_page(
+    records: &[Arc<CommandRecord>],
+    total: usize,
+    page: Page,
+    meta: bool,
+) -> Result<Response, ApiError> {
+    let mut out = Vec::with_capacity(64 + records.len().min(1000) * 768);
     if meta {
         out.extend_from_slice(
             format!(
@@ -154,12 +163,21 @@ fn render_page(records: &[Arc<CommandRecord>], total: usize, page: Page, meta: b
             out.push(b',');
         }
         record.write_json(&mut out);
+        if out.len() > MAX_LIST_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "per_page: {}: this page would exceed the {} MiB response cap after {index} \
+                 commands; ask for per_page={} or less",
+                page.per_page,
+                MAX_LIST_BYTES >> 20,
+                index.max(1)
+            )));
+        }
     }
     out.push(b']');
     if meta {
         out.push(b'}');
     }
-    RawJson(out).into_response()
+    Ok(RawJson(out).into_response())
 }
 
 pub(crate) fn no_device(id: &str) -> ApiError {

@@ -75,6 +75,13 @@ fn routes() -> Vec<Route> {
             false,
         ),
         route(
+            Post,
+            "/gateway_commands/{id}/cancel",
+            "Cancel a gateway command: its targets not yet terminal fail and free their in-flight slots",
+            &[],
+            true,
+        ),
+        route(
             Get,
             "/gateway_commands/events",
             "Server-sent events of status changes and observe notifications",

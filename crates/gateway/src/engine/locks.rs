@@ -1,6 +1,7 @@
 //! Per-device exclusive sections: commands that drive a stateful exchange on a device (the
 //! two-step `lwm2m_file` transfer through `/33000/0/8` and `/33000/0/9`, the Object 5
-//! firmware update) run one at a time per target device. The table holds an entry only while
+//! firmware update, an `lwm2m_request` write larger than one block, which is a Block1
+//! exchange) run one at a time per target device. The table holds an entry only while
 //! a section is held or awaited, so it is bounded by the commands in flight.
 
 use std::collections::HashMap;

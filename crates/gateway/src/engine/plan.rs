@@ -13,6 +13,7 @@ use super::EngineInner;
 use super::decode;
 use super::events::Event;
 use super::link::{DeviceOperation, DeviceRoute, LinkError, Observation, OperationOutcome};
+use crate::lwm2m_server::transfer::BLOCK_SIZE;
 use crate::model::software_update::PackageSource;
 use crate::model::{CommandType, Lwm2mType, ObjectId};
 use crate::store::CommandRecord;
@@ -151,6 +152,13 @@ pub(crate) async fn execute(
             match spec.lwm2m_type {
                 Some(Lwm2mType::Write) => {
                     let payload = text(spec.data.clone().unwrap_or_default());
+                    // A write larger than one block is a Block1 exchange, which a device runs
+                    // one at a time: two at once would both fail with 4.08.
+                    let _exclusive = if payload.len() > BLOCK_SIZE {
+                        Some(engine.device_locks.lock(device_id).await)
+                    } else {
+                        None
+                    };
                     let outcome = op(DeviceOperation::Write {
                         path,
                         content_format: ContentFormat::TextPlain,

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use fleetbench_lwm2m::coap::service::CoapClient;
 use fleetbench_lwm2m::codec;
 use fleetbench_lwm2m::content_format::ContentFormat;
@@ -15,6 +13,7 @@ use fleetbench_lwm2m::link_format::Link;
 use fleetbench_lwm2m::path::Lwm2mPath;
 use fleetbench_lwm2m::value::{ResourceType, Value};
 
+use super::fair_slots::FairSlots;
 use super::registry::{Registration, ended};
 use super::transfer::Peer;
 use crate::state::GatewayState;
@@ -23,8 +22,10 @@ use crate::store::devices::SubDeviceInfo;
 /// The LwM2M Gateway object.
 pub const GATEWAY_OBJECT: u16 = 25;
 
-/// How long one discovery may take.
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one discovery may take by default ([`crate::GatewayConfig::discovery_timeout`]).
+/// Far below CoAP's 93 s give-up on a silent device, so a socket that registers gateways and
+/// never answers holds each discovery slot for this long only.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Declared types of Object 25 resources (v2.0 plus RSSI of v3.0).
 pub fn object25_types(path: &Lwm2mPath) -> Option<ResourceType> {
@@ -45,20 +46,25 @@ pub fn lists_gateway_object(links: &[Link]) -> bool {
     })
 }
 
-/// Runs discoveries with bounded concurrency: at most `limit` read devices at once, and at
-/// most one waits per registration (a Register or Update while one waits is served by it).
-/// Their number shows in `/metrics` as `fleetbench_gateway_discoveries_running` and
-/// `fleetbench_gateway_discoveries_waiting`.
+/// Runs discoveries with bounded concurrency and a fair queue: at most `limit` read devices
+/// at once, each for at most `timeout`; at most one waits per registration (a Register or
+/// Update while one waits is served by it). Free slots go round robin over the source
+/// addresses (IP and port) with waiting discoveries, so one socket that registers many
+/// silent gateways delays another source's discovery by about one `timeout`, not by its
+/// whole backlog. Their number shows in `/metrics` as
+/// `fleetbench_gateway_discoveries_running` and `fleetbench_gateway_discoveries_waiting`.
 #[derive(Debug)]
 pub struct Discoveries {
-    permits: Arc<Semaphore>,
+    slots: Arc<FairSlots>,
+    timeout: Duration,
 }
 
 impl Discoveries {
-    /// At most `limit` (at least 1) discoveries at once.
-    pub fn new(limit: usize) -> Self {
+    /// At most `limit` (at least 1) discoveries at once, each cut after `timeout`.
+    pub fn new(limit: usize, timeout: Duration) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
+            slots: Arc::new(FairSlots::new(limit)),
+            timeout,
         }
     }
 
@@ -77,27 +83,28 @@ impl Discoveries {
             .metrics
             .discoveries_waiting
             .fetch_add(1, Ordering::Relaxed);
-        let permits = Arc::clone(&self.permits);
+        let slots = Arc::clone(&self.slots);
+        let timeout = self.timeout;
         tokio::spawn(async move {
             let (waiting, running) = (
                 &metrics.metrics.discoveries_waiting,
                 &metrics.metrics.discoveries_running,
             );
             let mut alive = registration.watch();
-            let permit = tokio::select! {
-                permit = permits.acquire_owned() => permit.ok(),
+            let slot = tokio::select! {
+                slot = slots.acquire(registration.peer()) => slot,
                 _ = ended(&mut alive) => None,
             };
             registration
                 .discovery_waiting
                 .store(false, Ordering::Release);
             waiting.fetch_sub(1, Ordering::Relaxed);
-            let Some(_permit) = permit else {
+            let Some(_slot) = slot else {
                 return;
             };
             running.fetch_add(1, Ordering::Relaxed);
             let has_gateway_object = registration.lists_gateway_object.load(Ordering::Relaxed);
-            discover(state, client, registration, has_gateway_object).await;
+            discover(state, client, registration, has_gateway_object, timeout).await;
             running.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -109,12 +116,13 @@ pub async fn discover(
     client: CoapClient,
     registration: Arc<Registration>,
     has_gateway_object: bool,
+    timeout: Duration,
 ) {
     let subs = if has_gateway_object {
         let mut alive = registration.watch();
         let read = read_instances(&client, &registration);
         let result = tokio::select! {
-            result = tokio::time::timeout(DISCOVERY_TIMEOUT, read) => result.unwrap_or_else(|_| Err("timed out".to_owned())),
+            result = tokio::time::timeout(timeout, read) => result.unwrap_or_else(|_| Err("timed out".to_owned())),
             how = ended(&mut alive) => Err(format!("registration ended ({how:?})")),
         };
         match result {

@@ -3,6 +3,7 @@
 //! [`DeviceLink`](crate::engine::DeviceLink) as [`CoapLink`].
 
 pub mod discovery;
+pub mod fair_slots;
 pub mod link;
 pub mod rate_limit;
 pub mod rd;
@@ -99,7 +100,10 @@ impl Lwm2mServer {
             registry: registry.clone(),
             client: client.clone(),
             grace: config.registration_grace,
-            discoveries: Arc::new(Discoveries::new(config.discovery_concurrency)),
+            discoveries: Arc::new(Discoveries::new(
+                config.discovery_concurrency,
+                config.discovery_timeout,
+            )),
             limiter: Arc::new(RateLimiter::new(config.register_rate, RATE_TABLE_CAPACITY)),
             max_payload: config.max_register_payload,
         };

@@ -45,6 +45,7 @@ pub struct CommandStore {
     shards: Vec<RwLock<HashMap<ObjectId, Arc<CommandRecord>>>>,
     index: Mutex<CommandIndex>,
     retention: usize,
+    byte_budget: usize,
 }
 
 #[derive(Debug, Default)]
@@ -55,17 +56,32 @@ struct CommandIndex {
     by_software_update: HashMap<ObjectId, BTreeSet<u64>>,
     /// Commands with at least one target in each status (indexed by [`Status::index`]).
     by_status: [BTreeSet<u64>; 4],
-    completed: VecDeque<Arc<CommandRecord>>,
+    /// Completed commands, oldest first, with their size as stored JSON.
+    completed: VecDeque<(Arc<CommandRecord>, usize)>,
+    /// Sum of the sizes in `completed`.
+    completed_bytes: usize,
 }
 
 impl CommandStore {
-    /// An empty store keeping at most `retention` completed commands.
+    /// An empty store keeping at most `retention` completed commands, unbounded in bytes.
     pub fn new(retention: usize) -> Self {
+        Self::with_budget(retention, usize::MAX)
+    }
+
+    /// An empty store keeping at most `retention` completed commands whose JSON sizes sum to
+    /// at most `byte_budget` (the newest completed command is always kept).
+    pub fn with_budget(retention: usize, byte_budget: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             index: Mutex::new(CommandIndex::default()),
             retention,
+            byte_budget,
         }
+    }
+
+    /// Total JSON size of the completed commands kept.
+    pub fn completed_bytes(&self) -> usize {
+        lock(&self.index).completed_bytes
     }
 
     fn shard(&self, id: &ObjectId) -> &RwLock<HashMap<ObjectId, Arc<CommandRecord>>> {
@@ -132,7 +148,7 @@ impl CommandStore {
 
     /// Makes a target of `record` terminal (see [`CommandRecord::finish`]), keeping the status
     /// index in step; once every target is terminal the command counts towards the retention
-    /// and the oldest completed commands beyond it are evicted.
+    /// and the byte budget, and the oldest completed commands beyond either are evicted.
     pub fn finish(
         &self,
         record: &Arc<CommandRecord>,
@@ -142,23 +158,31 @@ impl CommandStore {
         result: Option<serde_json::Value>,
         at: Timestamp,
     ) -> FinishOutcome {
-        let mut evicted = Vec::new();
-        let outcome = record.finish(target, status, message, result, at, |change, complete| {
-            let mut index = lock(&self.index);
-            index.apply(record.seq, change);
-            if complete {
-                index.completed.push_back(record.clone());
-                while index.completed.len() > self.retention {
-                    let Some(old) = index.completed.pop_front() else {
+        let outcome = record.finish(target, status, message, result, at, |change, _| {
+            lock(&self.index).apply(record.seq, change);
+        });
+        if outcome.accepted && outcome.command_complete {
+            // Measured once the record's own lock is released (to_json takes it).
+            let size = record.to_json().len();
+            let mut evicted = Vec::new();
+            {
+                let mut index = lock(&self.index);
+                index.completed.push_back((record.clone(), size));
+                index.completed_bytes = index.completed_bytes.saturating_add(size);
+                while index.completed.len() > self.retention
+                    || (index.completed_bytes > self.byte_budget && index.completed.len() > 1)
+                {
+                    let Some((old, old_size)) = index.completed.pop_front() else {
                         break;
                     };
+                    index.completed_bytes = index.completed_bytes.saturating_sub(old_size);
                     index.remove(&old);
                     evicted.push(old);
                 }
             }
-        });
-        for old in evicted {
-            write(self.shard(&old.id)).remove(&old.id);
+            for old in evicted {
+                write(self.shard(&old.id)).remove(&old.id);
+            }
         }
         outcome
     }
@@ -407,5 +431,44 @@ mod tests {
             receiver.recv_timeout(std::time::Duration::from_secs(10)),
             Ok(1)
         );
+    }
+
+    /// Completed commands are evicted oldest first once their JSON sizes pass the byte
+    /// budget, however far below the count retention they are.
+    #[test]
+    fn byte_budget_evicts_the_oldest_completed_commands() {
+        let ids = IdGenerator::new(1, 1);
+        let device = ids.next_id();
+        let store = CommandStore::with_budget(1000, 20_000);
+        let mut records = Vec::new();
+        for seq in 0..10u64 {
+            let mut spec = spec(CommandType::Reboot, device, vec![device]);
+            spec.name = Some("n".repeat(4000));
+            let record = Arc::new(CommandRecord::new(
+                ids.next_id(),
+                seq,
+                spec,
+                Status::Sent,
+                at(),
+            ));
+            store.insert(record.clone());
+            let done = store.finish(&record, 0, Status::Success, "done", None, at());
+            assert!(done.command_complete);
+            records.push(record);
+        }
+        let size = records[0].to_json().len();
+        assert!(size > 4000, "{size}");
+        let kept = 20_000 / size;
+        assert!(store.completed_bytes() <= 20_000);
+        assert_eq!(store.len(), kept);
+        for (n, record) in records.iter().enumerate() {
+            assert_eq!(
+                store.get(&record.id).is_some(),
+                n >= 10 - kept,
+                "record {n}"
+            );
+        }
+        let (total, _) = ids_of(&store, &CommandFilter::default());
+        assert_eq!(total, kept);
     }
 }
