@@ -27,6 +27,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod shard_start;
 
 pub use abort::{AbortHandle, AbortSignal, abort_pair};
 pub use exit_status::ExitStatus;

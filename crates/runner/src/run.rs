@@ -1,7 +1,7 @@
 //! One run, end to end: plan, start the target and the fleet, map devices, generate load,
 //! write the results, stop everything. Also the exit-code contract of the binary.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport, Pacin
 use crate::exit_status::{ExitStatus, apply_send_error_guard};
 use crate::metrics::Recorder;
 use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
-use crate::plan::{Plan, PlanError};
+use crate::plan::{Plan, PlanError, Shard};
 use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
 use crate::scenario::{CompletionMode, Metric, Scenario, ScenarioError, Target};
 
@@ -52,6 +52,12 @@ pub struct RunOptions {
     /// Write into exactly this directory (created; must not exist or be empty) instead of a
     /// new `<out_dir>/<run id>`.
     pub run_dir: Option<PathBuf>,
+    /// Run only this shard of the plan and of the fleet (default: the whole run).
+    pub shard: Shard,
+    /// Start the load at this instant (a common start for every shard), after setup.
+    pub start_at: Option<SystemTime>,
+    /// Local addresses the fleet's sockets bind to (empty: 127.0.0.1).
+    pub fleet_bind: Vec<IpAddr>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +69,9 @@ impl Default for RunOptions {
             write_files: true,
             progress: None,
             run_dir: None,
+            shard: Shard::WHOLE,
+            start_at: None,
+            fleet_bind: Vec::new(),
         }
     }
 }
@@ -227,7 +236,21 @@ struct Resolved {
 
 /// Runs `scenario`.
 pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
-    let plan = Plan::new(&scenario)?;
+    let plan = Plan::new(&scenario)?.with_shard(options.shard);
+    if let Some(at) = options.start_at
+        && at
+            .duration_since(SystemTime::now())
+            .is_ok_and(|wait| wait > crate::shard_start::MAX_START_WAIT)
+    {
+        return Err(RunError::InvalidOption {
+            option: "start-at".into(),
+            reason: format!(
+                "{} is more than {:?} ahead",
+                rfc3339(time::OffsetDateTime::from(at)),
+                crate::shard_start::MAX_START_WAIT
+            ),
+        });
+    }
     if let Some(o) = &options.target {
         crate::scenario::check_base_url(&o.url).map_err(|reason| RunError::InvalidOption {
             option: "target url".into(),
@@ -307,6 +330,14 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             run_id,
             progress: options.progress.clone(),
         },
+        &Distribution {
+            shard: options.shard,
+            start_at: options.start_at,
+            placement: embedded::FleetPlacement {
+                shard: options.shard,
+                bind_ips: options.fleet_bind.clone(),
+            },
+        },
     )
     .await;
     if let Some(g) = gateway {
@@ -318,6 +349,13 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         let _ = std::fs::remove_dir(dir);
     }
     result
+}
+
+/// This process's part of a distributed run.
+struct Distribution {
+    shard: Shard,
+    start_at: Option<SystemTime>,
+    placement: embedded::FleetPlacement,
 }
 
 /// Where a run's results go.
@@ -361,15 +399,30 @@ async fn run_with_target(
     target: &Resolved,
     abort: &mut AbortSignal,
     output: Output<'_>,
+    distribution: &Distribution,
 ) -> Result<RunOutcome, RunError> {
-    let fleets =
-        embedded::start_fleets(&scenario.fleet, scenario.seed, target.lwm2m_server).await?;
+    let fleets = embedded::start_fleets(
+        &scenario.fleet,
+        scenario.seed,
+        target.lwm2m_server,
+        &distribution.placement,
+    )
+    .await?;
     tracing::info!(
         devices = scenario.fleet.device_count(),
         sub_devices = scenario.fleet.sub_device_count(),
         "fleet started"
     );
-    let result = run_with_fleet(scenario, plan, target, abort, output, &fleets).await;
+    let result = run_with_fleet(
+        scenario,
+        plan,
+        target,
+        abort,
+        output,
+        &fleets,
+        distribution,
+    )
+    .await;
     embedded::stop_fleets(fleets).await;
     result
 }
@@ -381,6 +434,7 @@ async fn run_with_fleet(
     abort: &mut AbortSignal,
     output: Output<'_>,
     fleets: &[fleetbench_fleet::RunningFleet],
+    distribution: &Distribution,
 ) -> Result<RunOutcome, RunError> {
     let Output {
         run_dir,
@@ -439,6 +493,12 @@ async fn run_with_fleet(
             source,
         })?;
     let pool_stats = api.pool_stats();
+    let sharded = !distribution.shard.is_whole() || distribution.start_at.is_some();
+    let clock = if sharded {
+        crate::shard_start::clock_offset(&target.url, &target.token).await
+    } else {
+        None
+    };
     let recorder = Recorder::new();
     let cpu_before = crate::exec::cpu::process_cpu();
     let engine = Engine::with_pacing(
@@ -450,8 +510,14 @@ async fn run_with_fleet(
         hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
         Pacing::Precise,
     );
-    let start = Instant::now() + START_LEAD;
-    let started_wall = SystemTime::now() + START_LEAD;
+    let start_point = crate::shard_start::start_point(distribution.start_at, START_LEAD);
+    if !start_point.late.is_zero() {
+        tracing::warn!(late = ?start_point.late, "setup ended after --start-at; starting now");
+    } else if distribution.start_at.is_some() {
+        tracing::info!(wait = ?start_point.start.saturating_duration_since(Instant::now()), "waiting for --start-at");
+    }
+    let start = start_point.start;
+    let started_wall = start_point.wall;
     let names = SeriesNames {
         phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
@@ -519,6 +585,19 @@ async fn run_with_fleet(
         },
     };
     let mut summary = report::build(scenario, &metrics, &load, facts);
+    if sharded {
+        let mut shard = report::ShardFacts::new(distribution.shard, scenario);
+        shard.start_at = distribution
+            .start_at
+            .map(|at| rfc3339(time::OffsetDateTime::from(at)));
+        if distribution.start_at.is_some() {
+            let first = load.phases.first().map_or(Duration::ZERO, |p| p.started);
+            shard.start_late_ms = (start_point.late + first).as_secs_f64() * 1000.0;
+        }
+        shard.clock_offset_ms = clock.map(|c| c.0);
+        shard.clock_offset_uncertainty_ms = clock.map(|c| c.1);
+        summary.shard = Some(shard);
+    }
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(expr) = tripped {
         for t in summary.thresholds.iter_mut().filter(|t| t.expr == expr) {

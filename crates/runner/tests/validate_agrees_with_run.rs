@@ -448,7 +448,7 @@ fn scenario_text() -> impl Strategy<Value = String> {
 fn check_startable(s: &Scenario) {
     let server = SocketAddr::from(([127, 0, 0, 1], 5683));
     for (index, class) in s.fleet.classes.iter().enumerate() {
-        let config = fleet_config(&s.fleet, class, index, s.seed, server);
+        let config = fleet_config(&s.fleet, class, index, s.seed, server, &Default::default());
         config
             .validate()
             .unwrap_or_else(|e| panic!("validate accepted, the fleet refuses: {e}"));

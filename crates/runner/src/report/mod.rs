@@ -4,6 +4,7 @@ pub mod aggregate;
 mod files;
 mod html;
 mod junit;
+mod shard_facts;
 mod summary;
 mod table;
 mod thresholds;
@@ -19,6 +20,7 @@ pub use summary::{
     LINK_QUEUE_WARNING_MS, PhaseSummary, Retries, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo,
     Series, Settings, Summary, TargetInfo, Timeouts, build, phase_durations, target_mode,
 };
+pub use shard_facts::{ShardFacts, scenario_hash};
 pub use table::render_table;
 pub use thresholds::{ThresholdResult, evaluate, measure};
 

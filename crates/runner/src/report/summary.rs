@@ -55,6 +55,10 @@ pub struct Summary {
     /// Whether the generator kept up (lag, CPU, connections, lost events).
     #[serde(default)]
     pub generator: GeneratorHealth,
+    /// Set for one shard of a distributed run (`--shard`, `--start-at`): which shard, and
+    /// how its start lined up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::ShardFacts>,
 }
 
 /// Scheduling lag p99 above which the generator is the bottleneck, ms.
@@ -626,6 +630,7 @@ pub fn build(
         thresholds_passed,
         warnings,
         generator,
+        shard: None,
     }
 }
 
