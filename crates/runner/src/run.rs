@@ -413,16 +413,7 @@ async fn run_with_target(
         sub_devices = scenario.fleet.sub_device_count(),
         "fleet started"
     );
-    let result = run_with_fleet(
-        scenario,
-        plan,
-        target,
-        abort,
-        output,
-        &fleets,
-        distribution,
-    )
-    .await;
+    let result = run_with_fleet(scenario, plan, target, abort, output, &fleets, distribution).await;
     embedded::stop_fleets(fleets).await;
     result
 }

@@ -96,12 +96,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_future_start_is_waited_for_and_a_past_one_is_late() {
-        let ahead = start_point(Some(SystemTime::now() + Duration::from_secs(30)), Duration::ZERO);
+        let ahead = start_point(
+            Some(SystemTime::now() + Duration::from_secs(30)),
+            Duration::ZERO,
+        );
         assert!(ahead.late.is_zero());
         let wait = ahead.start.saturating_duration_since(Instant::now());
-        assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
 
-        let past = start_point(Some(SystemTime::now() - Duration::from_secs(2)), Duration::ZERO);
+        let past = start_point(
+            Some(SystemTime::now() - Duration::from_secs(2)),
+            Duration::ZERO,
+        );
         assert!(past.late >= Duration::from_secs(2), "{:?}", past.late);
         assert!(past.start <= Instant::now());
 

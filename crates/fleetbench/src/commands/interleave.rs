@@ -225,7 +225,12 @@ fn side_target(
 
 /// Runs the interleaved comparison; the exit code is the verdict's (0, 98, 99), 2 for bad
 /// input, 1 when a round cannot run.
-pub fn run(args: &CompareArgs, il: &InterleaveArgs, scenario_a: &Path, judged: [bool; 4]) -> ExitStatus {
+pub fn run(
+    args: &CompareArgs,
+    il: &InterleaveArgs,
+    scenario_a: &Path,
+    judged: [bool; 4],
+) -> ExitStatus {
     if !(il.alpha > 0.0 && il.alpha < 1.0) {
         eprintln!("error: --alpha {}: expected a number in (0, 1)", il.alpha);
         return ExitStatus::InvalidInput;

@@ -42,7 +42,9 @@ pub enum ShardError {
         text: String,
     },
     /// `auto/N` without the variable.
-    #[error("--shard {text:?}: {COMPLETION_INDEX_VAR} is not set (auto/N takes the index from a Kubernetes Indexed Job)")]
+    #[error(
+        "--shard {text:?}: {COMPLETION_INDEX_VAR} is not set (auto/N takes the index from a Kubernetes Indexed Job)"
+    )]
     NoCompletionIndex {
         /// The value given.
         text: String,
@@ -241,9 +243,7 @@ targets = {{ kind = "any", fraction = 0.5 }}
             for count in [1u32, 2, 3, 7] {
                 let mut union: HashMap<Key, u32> = HashMap::new();
                 for index in 0..count {
-                    let plan = Plan::new(&s)
-                        .unwrap()
-                        .with_shard(Shard { index, count });
+                    let plan = Plan::new(&s).unwrap().with_shard(Shard { index, count });
                     let mine: Vec<PlannedCommand> = plan.commands().collect();
                     let expected = single.len() as u64 / u64::from(count);
                     assert!(

@@ -217,7 +217,10 @@ pub fn merge_shards(
         };
         merged.summary.completion.note = Some(what);
     }
-    merged.summary.warnings.extend(shards.warnings.iter().cloned());
+    merged
+        .summary
+        .warnings
+        .extend(shards.warnings.iter().cloned());
     merged.shards = shards;
     Ok(merged)
 }

@@ -111,6 +111,19 @@ pub fn check_shards(runs: &[RunFiles], options: &MergeOptions) -> Result<ShardSe
                 ),
             )
         };
+        let run = runs.iter().find(|r| r.path == *path);
+        if let Some(text) = run.and_then(|r| r.scenario.as_deref())
+            && report::scenario_hash(text) != f.scenario_hash
+        {
+            return Err(refuse(
+                path,
+                format!(
+                    "its {} does not match the scenario hash {} of its summary.json",
+                    report::SCENARIO_FILE,
+                    f.scenario_hash
+                ),
+            ));
+        }
         if f.scenario_hash != first.scenario_hash {
             return Err(differs(
                 "scenario (hash)",
@@ -200,9 +213,8 @@ pub fn check_shards(runs: &[RunFiles], options: &MergeOptions) -> Result<ShardSe
         ));
     }
     if timed.len() != facts.len() && !timed.is_empty() {
-        set.warnings.push(
-            "start skew: only some shards were started with --start-at".to_owned(),
-        );
+        set.warnings
+            .push("start skew: only some shards were started with --start-at".to_owned());
     }
     Ok(set)
 }
