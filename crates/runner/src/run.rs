@@ -186,12 +186,14 @@ pub const FILE_MARGIN: u64 = 128;
 /// Checks (after raising the soft limit to the hard limit) that the process may open the
 /// pooled connections, the event stream, the fleet's sockets and, embedded, the gateway's
 /// side of each connection.
-fn check_file_budget(scenario: &Scenario, embedded: bool) -> Result<(), RunError> {
+fn check_file_budget(scenario: &Scenario, embedded: bool, shard: Shard) -> Result<(), RunError> {
     let Ok(limit) = fleetbench_fleet::limits::raise_open_file_limit() else {
         return Ok(()); // no limit to read: binding will say what fails
     };
     let connections = scenario.execution.connections as u64 + 1;
-    let sockets = (scenario.fleet.device_count() + scenario.fleet.sub_device_count()) as u64;
+    // A shard runs about 1/N of every class.
+    let sockets = ((scenario.fleet.device_count() + scenario.fleet.sub_device_count()) as u64)
+        .div_ceil(u64::from(shard.count.max(1)));
     let gateway = if embedded { connections + 2 } else { 0 };
     let need = connections + sockets + gateway + FILE_MARGIN;
     if need > limit.soft {
@@ -265,7 +267,7 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
     }
     let mut abort = options.abort.clone().unwrap_or_else(AbortSignal::never);
     let embedded_target = options.target.is_none() && matches!(scenario.target, Target::Embedded);
-    check_file_budget(&scenario, embedded_target)?;
+    check_file_budget(&scenario, embedded_target, options.shard)?;
 
     let (run_dir, run_id) = if let (true, Some(dir)) = (options.write_files, &options.run_dir) {
         (Some(exact_run_dir(dir)?), dir_name(dir))

@@ -8,8 +8,12 @@ use tokio::time::Instant;
 /// The furthest in the future a `--start-at` may lie.
 pub const MAX_START_WAIT: Duration = Duration::from_secs(24 * 3600);
 
-/// Probe requests sent to estimate the clock offset.
-pub const CLOCK_PROBES: usize = 3;
+/// Most probe requests sent to estimate the clock offset (one every [`PROBE_SPACING`]:
+/// enough to see the gateway's `Date` second change once).
+pub const CLOCK_PROBES: usize = 70;
+
+/// Time between clock probes.
+pub const PROBE_SPACING: Duration = Duration::from_millis(20);
 
 /// When the load starts: at `start_at` if it is still ahead, else now (`late` says by how
 /// much setup overran it), or `lead` from now without `start_at`.
@@ -49,14 +53,23 @@ pub fn start_point(start_at: Option<SystemTime>, lead: Duration) -> StartPoint {
 }
 
 /// Gateway clock minus ours and the half-width of that estimate, both in ms, from the `Date`
-/// header of [`CLOCK_PROBES`] GETs of `{url}/devices` (the header has 1 s resolution, so the
-/// estimate is within ±(0.5 s + half the round trip)). `None` when no answer had a `Date`.
+/// header of GETs of `{url}/devices` sent every [`PROBE_SPACING`] (at most
+/// [`CLOCK_PROBES`]). The header has 1 s resolution, so the probes watch for its second to
+/// change: the gateway's clock passed that whole second between the send of the last probe
+/// before and the answer of the first probe after, which bounds the offset to about the
+/// spacing plus a round trip. Without a change seen: the midpoint estimate (±0.5 s). `None`
+/// when no answer had a `Date`.
 pub async fn clock_offset(url: &str, token: &str) -> Option<(f64, f64)> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .ok()?;
-    let mut best: Option<(f64, f64)> = None;
+    let ms = |d: Result<Duration, std::time::SystemTimeError>| match d {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    };
+    let mut previous: Option<(SystemTime, SystemTime)> = None; // (gateway date, our send)
+    let mut coarse = None;
     for _ in 0..CLOCK_PROBES {
         let sent = SystemTime::now();
         let response = client
@@ -66,28 +79,29 @@ pub async fn clock_offset(url: &str, token: &str) -> Option<(f64, f64)> {
             .await
             .ok()?;
         let received = SystemTime::now();
-        let Some(date) = response
+        let date = response
             .headers()
             .get(reqwest::header::DATE)
             .and_then(|d| d.to_str().ok())
-            .and_then(|d| httpdate::parse_http_date(d).ok())
-        else {
-            continue;
-        };
-        let rtt = received.duration_since(sent).unwrap_or_default();
-        let mid = sent + rtt / 2;
-        // The header truncates to the second: the gateway's clock was in [date, date + 1 s).
-        let gateway_mid = date + Duration::from_millis(500);
-        let offset_ms = match gateway_mid.duration_since(mid) {
-            Ok(d) => d.as_secs_f64() * 1000.0,
-            Err(e) => -e.duration().as_secs_f64() * 1000.0,
-        };
-        let uncertainty_ms = 500.0 + rtt.as_secs_f64() * 500.0;
-        if best.is_none_or(|(_, u)| uncertainty_ms < u) {
-            best = Some((offset_ms, uncertainty_ms));
+            .and_then(|d| httpdate::parse_http_date(d).ok())?;
+        if let Some((before, before_sent)) = previous
+            && date > before
+        {
+            // The gateway's clock read `date` (a whole second) at a local instant in
+            // [before_sent, received].
+            let window = received.duration_since(before_sent).unwrap_or_default();
+            let local = before_sent + window / 2;
+            return Some((ms(date.duration_since(local)), window.as_secs_f64() * 500.0));
         }
+        let rtt = received.duration_since(sent).unwrap_or_default();
+        coarse = Some((
+            ms((date + Duration::from_millis(500)).duration_since(sent + rtt / 2)),
+            500.0 + rtt.as_secs_f64() * 500.0,
+        ));
+        previous = Some((date, sent));
+        tokio::time::sleep(PROBE_SPACING).await;
     }
-    best
+    coarse
 }
 
 #[cfg(test)]
