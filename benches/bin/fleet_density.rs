@@ -5,7 +5,10 @@
 //! ```text
 //! cargo run --release -p fleetbench-benches --bin fleet-density -- --devices 10000 --sub-devices 2
 //! ```
-//! Loopback only; every phase is bounded in time.
+//! Loopback only; every phase is bounded in time. `--socket-mode per_device|multiplexed|auto`
+//! (default auto: multiplexed on loopback) chooses how devices get their sockets; the file
+//! descriptors in use after the storm are printed. The raw reflector uses at most
+//! [`MAX_REFLECTORS`] sockets, whatever the device count.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +17,17 @@ use std::time::{Duration, Instant};
 
 use coap_lite::{CoapOption, MessageClass, RequestType, ResponseType};
 use fleetbench_benches::{cores, cpu_model, cpu_time, rss_kib};
-use fleetbench_fleet::{FleetConfig, start};
+use fleetbench_fleet::limits::open_descriptors;
+use fleetbench_fleet::{FleetConfig, SocketMode, start};
 use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, ServiceConfig};
 use fleetbench_lwm2m::coap::{EndpointConfig, RequestOptions};
 use fleetbench_lwm2m::packets::{method, new_request, new_response};
 
+/// Most raw reflector sockets (one per device would exceed the open-file limit at scale).
+const MAX_REFLECTORS: usize = 2_048;
+
 struct Options {
+    socket_mode: SocketMode,
     devices: usize,
     sub_devices: usize,
     duration: Duration,
@@ -28,6 +36,7 @@ struct Options {
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
+        socket_mode: SocketMode::Auto,
         devices: 10_000,
         sub_devices: 2,
         duration: Duration::from_secs(10),
@@ -42,13 +51,25 @@ fn parse_options() -> Result<Options, String> {
                 .map_err(|_| format!("{flag}: {value:?} is not a whole number"))
         };
         match flag.as_str() {
-            "--devices" => options.devices = number()?.clamp(1, 100_000),
+            "--devices" => options.devices = number()?.clamp(1, 1_000_000),
+            "--socket-mode" => {
+                options.socket_mode = match value.as_str() {
+                    "auto" => SocketMode::Auto,
+                    "per_device" => SocketMode::PerDevice,
+                    "multiplexed" => SocketMode::Multiplexed,
+                    other => {
+                        return Err(format!(
+                            "--socket-mode: {other:?} is not auto, per_device or multiplexed"
+                        ));
+                    }
+                }
+            }
             "--sub-devices" => options.sub_devices = number()?.min(64),
             "--seconds" => options.duration = Duration::from_secs(number()?.clamp(1, 600) as u64),
             "--concurrency" => options.concurrency = number()?.clamp(1, 10_000),
             other => {
                 return Err(format!(
-                    "unknown flag {other:?} (--devices, --sub-devices, --seconds, --concurrency)"
+                    "unknown flag {other:?} (--devices, --sub-devices, --socket-mode, --seconds, --concurrency)"
                 ));
             }
         }
@@ -189,8 +210,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cpu_model()
     );
 
+    let limit = fleetbench_fleet::limits::raise_open_file_limit()?;
+    println!("open-file limit: {}", limit.soft);
     let registrar = registrar().await?;
     let rss_before = rss_kib();
+    let fds_before = open_descriptors().unwrap_or(0);
     let started = Instant::now();
     let fleet = start(FleetConfig {
         server: registrar.local_addr(),
@@ -198,6 +222,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sub_devices: options.sub_devices,
         registration_spread: Duration::ZERO,
         endpoint_prefix: "density-".into(),
+        socket_mode: options.socket_mode,
         ..FleetConfig::default()
     })
     .await?;
@@ -211,6 +236,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         storm.as_secs_f64(),
         options.devices as f64 / storm.as_secs_f64(),
         fleet.stats().registrations
+    );
+    let fds_after = open_descriptors().unwrap_or(0);
+    println!(
+        "sockets: {:?} mode, {} shared sockets; file descriptors in use {fds_after} (fleet opened {})",
+        fleet.socket_mode(),
+        fleet.shared_sockets().len(),
+        fds_after.saturating_sub(fds_before)
     );
     println!(
         "memory: {per_device:.1} KiB RSS per device (with its sub-devices), {} MiB in all",
@@ -234,7 +266,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     fleet.shutdown().await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let echo_targets = reflectors(options.devices, Arc::clone(&stop)).await?;
+    let echo_targets = reflectors(options.devices.min(MAX_REFLECTORS), Arc::clone(&stop)).await?;
     let (echo_service, echo_client) = load_client().await?;
     let (echo_rate, echo_failed) = blast(
         &echo_client,

@@ -1,6 +1,7 @@
-//! Starting a fleet (one socket and one task per device) and stopping it.
+//! Starting a fleet (one task per device; one socket per device, or a few shared sockets in
+//! the multiplexed mode) and stopping it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +18,14 @@ use crate::bind::SocketBinder;
 use crate::device::{Device, DeviceRole, DeviceSpec};
 use crate::driver::{DeviceDriver, DriverParts, Shared};
 use crate::impaired::ImpairedTransport;
+use crate::mux::socket::run_demux;
+use crate::mux::{DemuxTable, Inbox, MuxSocket, MuxTransport, address_plan};
 use crate::precise_timer::ReplyTimer;
 use crate::profile::{Behaviour, BehaviourProfile};
 use crate::registration::Registration;
 use crate::seeds::{self, Purpose};
 use crate::stats::{DelayHistograms, FleetStats};
-use crate::{FleetConfig, FleetError, SubDeviceMode, limits};
+use crate::{FleetConfig, FleetError, SocketMode, SubDeviceMode, limits};
 
 /// Extra time [`RunningFleet::shutdown`] waits for tasks beyond the de-register timeout.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -34,6 +37,11 @@ pub struct RunningFleet {
     expected: usize,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    /// The demultiplexer tasks of the shared sockets (multiplexed mode); stopped after the
+    /// devices, which need them to de-register.
+    mux_tasks: JoinSet<()>,
+    socket_mode: SocketMode,
+    shared_sockets: Vec<SocketAddr>,
     addresses: Vec<SocketAddr>,
     endpoints: Vec<String>,
     sub_device_addresses: Vec<SocketAddr>,
@@ -112,6 +120,16 @@ impl RunningFleet {
             .copied()
     }
 
+    /// The socket mode in use ([`SocketMode::Auto`] resolved).
+    pub fn socket_mode(&self) -> SocketMode {
+        self.socket_mode
+    }
+
+    /// The bound addresses of the shared sockets (multiplexed mode; empty otherwise).
+    pub fn shared_sockets(&self) -> &[SocketAddr] {
+        &self.shared_sockets
+    }
+
     /// The endpoint client names of the devices (gateways), in device order.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
@@ -133,6 +151,7 @@ impl RunningFleet {
             );
             self.tasks.shutdown().await;
         }
+        self.mux_tasks.shutdown().await;
     }
 }
 
@@ -159,107 +178,205 @@ impl StatsHandle {
     }
 }
 
-/// Binds every socket and starts the devices (and, in per-endpoint mode, their
-/// sub-devices).
+/// Binds every socket (or the few shared ones in the multiplexed mode) and starts the
+/// devices (and, in per-endpoint mode, their sub-devices).
 pub async fn start(config: FleetConfig) -> Result<RunningFleet, FleetError> {
     config.validate()?;
     let endpoints_total = config.endpoint_count();
-    match limits::raise_open_file_limit() {
-        Ok(limit) if (limit.soft as usize) < endpoints_total + 64 => tracing::warn!(
-            soft = limit.soft,
-            endpoints = endpoints_total,
-            "the open-file limit may be too low for one socket per endpoint"
-        ),
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "cannot read the open-file limit"),
-    }
+    let mode = config.effective_socket_mode();
     let clock: Arc<dyn Clock> = Arc::new(TokioClock);
     let shared = Arc::new(Shared::new());
     let (stop, stop_rx) = watch::channel(false);
-    let mut binder = SocketBinder::new(&config.bind_ips).with_cap(config.max_sockets_per_ip);
-    let mut sockets = Vec::with_capacity(endpoints_total);
-    for _ in 0..endpoints_total {
-        let socket = binder.bind_next().await?;
+    let mut mux_tasks = JoinSet::new();
+    let mut shared_sockets = Vec::new();
+    let sockets = if mode == SocketMode::Multiplexed {
+        let count = config.multiplexed_socket_count();
+        limits::check_socket_budget(count, true)?;
+        let (transports, sockets) =
+            multiplexed_transports(endpoints_total, count, &shared, &mut mux_tasks)?;
+        shared_sockets = sockets;
+        EndpointSockets::Shared(transports)
+    } else {
+        limits::check_socket_budget(endpoints_total, false)?;
+        let mut binder = SocketBinder::new(&config.bind_ips).with_cap(config.max_sockets_per_ip);
+        let mut sockets = Vec::with_capacity(endpoints_total);
+        for _ in 0..endpoints_total {
+            let socket = binder.bind_next().await?;
+            let address = socket.local_addr().map_err(|source| FleetError::Bind {
+                addr: SocketAddr::new(binder.ips()[0], 0),
+                source,
+            })?;
+            sockets.push((socket, address));
+        }
+        EndpointSockets::Own(sockets)
+    };
+    let sockets_mode = mode;
+    Ok(launch(
+        &config,
+        Launch {
+            clock,
+            shared,
+            stop,
+            stop_rx,
+            mux_tasks,
+            mode: sockets_mode,
+            shared_sockets,
+        },
+        |starter, tasks| match sockets {
+            EndpointSockets::Own(sockets) => starter.spawn_all(tasks, sockets),
+            EndpointSockets::Shared(transports) => starter.spawn_all(tasks, transports),
+        },
+    ))
+}
+
+/// Starts the devices over transports made by `bind` (called once per endpoint, in order:
+/// each device, followed in per-endpoint mode by its sub-devices) instead of UDP sockets:
+/// an in-memory network for virtual-time runs. No open-file limit applies.
+pub fn start_over<T: DatagramTransport>(
+    config: FleetConfig,
+    mut bind: impl FnMut(usize) -> std::io::Result<T>,
+) -> Result<RunningFleet, FleetError> {
+    config.validate()?;
+    let mut sockets = Vec::with_capacity(config.endpoint_count());
+    for index in 0..config.endpoint_count() {
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+        let socket = bind(index).map_err(|source| FleetError::Bind {
+            addr: unbound,
+            source,
+        })?;
         let address = socket.local_addr().map_err(|source| FleetError::Bind {
-            addr: SocketAddr::new(binder.ips()[0], 0),
+            addr: unbound,
             source,
         })?;
         sockets.push((socket, address));
     }
+    let (stop, stop_rx) = watch::channel(false);
+    Ok(launch(
+        &config,
+        Launch {
+            clock: Arc::new(TokioClock),
+            shared: Arc::new(Shared::new()),
+            stop,
+            stop_rx,
+            mux_tasks: JoinSet::new(),
+            mode: SocketMode::PerDevice,
+            shared_sockets: Vec::new(),
+        },
+        |starter, tasks| starter.spawn_all(tasks, sockets),
+    ))
+}
+
+/// What [`launch`] needs besides the endpoints' transports.
+struct Launch {
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    mux_tasks: JoinSet<()>,
+    mode: SocketMode,
+    shared_sockets: Vec<SocketAddr>,
+}
+
+/// Spawns every endpoint's task through `spawn` and assembles the running fleet.
+fn launch(
+    config: &FleetConfig,
+    parts: Launch,
+    spawn: impl FnOnce(&Starter<'_>, &mut JoinSet<()>) -> Placed,
+) -> RunningFleet {
     // Registration times count from here, after every socket is bound, so that binding many
     // sockets does not eat into the spread.
-    let now = clock.now();
+    let now = parts.clock.now();
     let profile = Arc::new(config.profile.clone());
-    let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
-    let mut sockets = sockets.into_iter();
-    let mut tasks = JoinSet::new();
-    let mut addresses = Vec::with_capacity(config.devices);
-    let mut endpoints = Vec::with_capacity(config.devices);
-    let mut sub_device_addresses = Vec::new();
     let starter = Starter {
-        config: &config,
+        config,
         profile: &profile,
-        shared: &shared,
-        clock: &clock,
-        stop: &stop_rx,
+        shared: &parts.shared,
+        clock: &parts.clock,
+        stop: &parts.stop_rx,
         now,
         reply_timer: ReplyTimer::for_current_runtime(),
     };
-    for index in config.shard.indices(config.devices) {
-        let Some((socket, address)) = sockets.next() else {
-            break;
-        };
-        let endpoint = config.endpoint_name(index);
-        let id = index as u64;
-        let seeds = EndpointSeeds {
-            model: seeds::derive(config.seed, Purpose::Model, id),
-            registration: seeds::derive(config.seed, Purpose::Registration, id),
-            endpoint: seeds::derive(config.seed, Purpose::Endpoint, id),
-            behaviour: seeds::derive(config.seed, Purpose::Behaviour, id),
-            churn: seeds::derive(config.seed, Purpose::Churn, id),
-            link: seeds::derive(config.seed, Purpose::Link, id),
-        };
-        let spec = starter.spec(&endpoint, seeds.model, address, DeviceRole::Gateway);
-        starter.spawn(&mut tasks, socket, spec, &seeds);
-        addresses.push(address);
-        if per_endpoint {
-            let parent_seed = seeds::derive(config.seed, Purpose::SubDevice, id);
-            for k in 0..config.sub_devices {
-                let Some((socket, address)) = sockets.next() else {
-                    break;
-                };
-                let name = crate::sub_device_name(&endpoint, k);
-                let sub = k as u64;
-                let seeds = EndpointSeeds {
-                    model: seeds::derive(parent_seed, Purpose::Model, sub),
-                    registration: seeds::derive(parent_seed, Purpose::Registration, sub),
-                    endpoint: seeds::derive(parent_seed, Purpose::Endpoint, sub),
-                    behaviour: seeds::derive(parent_seed, Purpose::Behaviour, sub),
-                    churn: seeds::derive(parent_seed, Purpose::Churn, sub),
-                    link: seeds::derive(parent_seed, Purpose::Link, sub),
-                };
-                let role = DeviceRole::SubDeviceEndpoint {
-                    parent: endpoint.clone(),
-                    index: k,
-                };
-                let spec = starter.spec(&name, seeds.model, address, role);
-                starter.spawn(&mut tasks, socket, spec, &seeds);
-                sub_device_addresses.push(address);
-            }
-        }
-        endpoints.push(endpoint);
-    }
-    Ok(RunningFleet {
-        shared,
-        expected: endpoints_total,
-        stop,
+    let mut tasks = JoinSet::new();
+    let placed = spawn(&starter, &mut tasks);
+    let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
+    RunningFleet {
+        shared: parts.shared,
+        expected: config.endpoint_count(),
+        stop: parts.stop,
         tasks,
-        addresses,
-        endpoints,
-        sub_device_addresses,
+        mux_tasks: parts.mux_tasks,
+        socket_mode: parts.mode,
+        shared_sockets: parts.shared_sockets,
+        addresses: placed.addresses,
+        endpoints: placed.endpoints,
+        sub_device_addresses: placed.sub_device_addresses,
         sub_devices: if per_endpoint { config.sub_devices } else { 0 },
         deregister_timeout: config.deregister_timeout,
-    })
+    }
+}
+
+/// Every endpoint's handle on a shared socket and its address, in start order.
+type SharedEndpoints = Vec<(MuxTransport, SocketAddr)>;
+
+/// Every endpoint's transport, in start order.
+enum EndpointSockets {
+    Own(Vec<(UdpSocket, SocketAddr)>),
+    Shared(SharedEndpoints),
+}
+
+/// Where the started endpoints are.
+struct Placed {
+    addresses: Vec<SocketAddr>,
+    endpoints: Vec<String>,
+    sub_device_addresses: Vec<SocketAddr>,
+}
+
+/// Binds `socket_count` wildcard sockets, gives endpoint `n` the address
+/// [`address_plan::endpoint_ip`]`(n)` on socket `n % socket_count`, and starts one
+/// demultiplexer task per socket in `mux_tasks`.
+fn multiplexed_transports(
+    endpoints: usize,
+    socket_count: usize,
+    shared: &Arc<Shared>,
+    mux_tasks: &mut JoinSet<()>,
+) -> Result<(SharedEndpoints, Vec<SocketAddr>), FleetError> {
+    let wildcard = SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut sockets = Vec::with_capacity(socket_count);
+    for _ in 0..socket_count.max(1) {
+        let socket = MuxSocket::bind(wildcard).map_err(|source| FleetError::Bind {
+            addr: wildcard,
+            source,
+        })?;
+        let address = socket.local_addr().map_err(|source| FleetError::Bind {
+            addr: wildcard,
+            source,
+        })?;
+        sockets.push((Arc::new(socket), address, DemuxTable::new()));
+    }
+    let mut transports = Vec::with_capacity(endpoints);
+    for index in 0..endpoints {
+        let ip = address_plan::endpoint_ip(index).ok_or(FleetError::InvalidConfig {
+            field: "devices",
+            value: endpoints.to_string(),
+            reason: "more endpoints than the multiplexed address plan holds",
+        })?;
+        let Some((socket, address, table)) = sockets.get_mut(index % socket_count.max(1)) else {
+            break;
+        };
+        let inbox = Arc::new(Inbox::new());
+        table.insert(ip, Arc::clone(&inbox));
+        let local = SocketAddrV4::new(ip, address.port());
+        transports.push((
+            MuxTransport::new(local, inbox, Arc::clone(socket)),
+            SocketAddr::V4(local),
+        ));
+    }
+    let mut addresses = Vec::with_capacity(sockets.len());
+    for (socket, address, table) in sockets {
+        addresses.push(address);
+        mux_tasks.spawn(run_demux(socket, Arc::new(table), Arc::clone(shared)));
+    }
+    Ok((transports, addresses))
 }
 
 /// The seeds of one endpoint, one per purpose.
@@ -284,6 +401,68 @@ struct Starter<'a> {
 }
 
 impl Starter<'_> {
+    /// Starts every endpoint on its transport, in start order: device `i`, then (per-endpoint
+    /// mode) its sub-devices.
+    fn spawn_all<T: DatagramTransport>(
+        &self,
+        tasks: &mut JoinSet<()>,
+        sockets: Vec<(T, SocketAddr)>,
+    ) -> Placed {
+        let config = self.config;
+        let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
+        let mut sockets = sockets.into_iter();
+        let mut placed = Placed {
+            addresses: Vec::with_capacity(config.devices),
+            endpoints: Vec::with_capacity(config.devices),
+            sub_device_addresses: Vec::new(),
+        };
+        for index in config.shard.indices(config.devices) {
+            let Some((socket, address)) = sockets.next() else {
+                break;
+            };
+            let endpoint = config.endpoint_name(index);
+            let id = index as u64;
+            let seeds = EndpointSeeds {
+                model: seeds::derive(config.seed, Purpose::Model, id),
+                registration: seeds::derive(config.seed, Purpose::Registration, id),
+                endpoint: seeds::derive(config.seed, Purpose::Endpoint, id),
+                behaviour: seeds::derive(config.seed, Purpose::Behaviour, id),
+                churn: seeds::derive(config.seed, Purpose::Churn, id),
+                link: seeds::derive(config.seed, Purpose::Link, id),
+            };
+            let spec = self.spec(&endpoint, seeds.model, address, DeviceRole::Gateway);
+            self.spawn(tasks, socket, spec, &seeds);
+            placed.addresses.push(address);
+            if per_endpoint {
+                let parent_seed = seeds::derive(config.seed, Purpose::SubDevice, id);
+                for k in 0..config.sub_devices {
+                    let Some((socket, address)) = sockets.next() else {
+                        break;
+                    };
+                    let name = crate::sub_device_name(&endpoint, k);
+                    let sub = k as u64;
+                    let seeds = EndpointSeeds {
+                        model: seeds::derive(parent_seed, Purpose::Model, sub),
+                        registration: seeds::derive(parent_seed, Purpose::Registration, sub),
+                        endpoint: seeds::derive(parent_seed, Purpose::Endpoint, sub),
+                        behaviour: seeds::derive(parent_seed, Purpose::Behaviour, sub),
+                        churn: seeds::derive(parent_seed, Purpose::Churn, sub),
+                        link: seeds::derive(parent_seed, Purpose::Link, sub),
+                    };
+                    let role = DeviceRole::SubDeviceEndpoint {
+                        parent: endpoint.clone(),
+                        index: k,
+                    };
+                    let spec = self.spec(&name, seeds.model, address, role);
+                    self.spawn(tasks, socket, spec, &seeds);
+                    placed.sub_device_addresses.push(address);
+                }
+            }
+            placed.endpoints.push(endpoint);
+        }
+        placed
+    }
+
     fn spec(&self, endpoint: &str, seed: u64, address: SocketAddr, role: DeviceRole) -> DeviceSpec {
         let config = self.config;
         let per_endpoint = config.sub_device_mode == SubDeviceMode::PerEndpoint;
@@ -310,10 +489,10 @@ impl Starter<'_> {
         }
     }
 
-    fn spawn(
+    fn spawn<T: DatagramTransport>(
         &self,
         tasks: &mut JoinSet<()>,
-        socket: UdpSocket,
+        socket: T,
         spec: DeviceSpec,
         seeds: &EndpointSeeds,
     ) {

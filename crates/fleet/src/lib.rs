@@ -44,6 +44,7 @@ pub mod fuzzing;
 pub mod impaired;
 pub mod limits;
 pub mod model;
+pub mod mux;
 pub mod observe;
 pub mod precise_timer;
 pub mod profile;
@@ -57,7 +58,7 @@ use std::time::Duration;
 
 use fleetbench_lwm2m::coap::EndpointConfig;
 
-pub use fleet::{RunningFleet, StatsHandle, start};
+pub use fleet::{RunningFleet, StatsHandle, start, start_over};
 pub use precise_timer::ReplyTimer;
 pub use profile::{
     BehaviourProfile, ChurnProfile, ChurnSpec, DelayDistribution, DelaySpec, FirmwareFailure,
@@ -113,6 +114,13 @@ pub struct FleetConfig {
     pub root_content_formats: Vec<u16>,
     /// LwM2M 1.1 Send (`POST /dp`): period, paths and format; off by default.
     pub send: send::SendSpec,
+    /// One socket per device, or a few shared sockets serving every device by its own
+    /// 127.a.b.c address (see [`mux`]). [`SocketMode::Auto`] (the default) multiplexes a
+    /// fleet of more than [`AUTO_MULTIPLEX_ABOVE`] endpoints when the server is on loopback
+    /// and neither `bind_ips` nor `max_sockets_per_ip` asks for per-device sockets.
+    pub socket_mode: SocketMode,
+    /// Shared sockets in the multiplexed mode (`None`: one per core, at most 16).
+    pub multiplexed_sockets: Option<usize>,
     /// Which of the `devices` this process runs (all by default): a distributed run starts
     /// one fleet per shard, each with its own share of the same device indices, names and
     /// seeds.
@@ -167,6 +175,33 @@ impl Default for DeviceShard {
     }
 }
 
+/// Endpoint count above which [`SocketMode::Auto`] multiplexes. Below it each device keeps
+/// its own socket: the multiplexed path currently answers about 1.5 ms later at the median
+/// (measured by `tests/reply_delays.rs` on a loaded 2-core machine, 2026-11-29), which the
+/// instrument cannot afford; above it one socket per device would not fit the open-file
+/// limit anyway.
+pub const AUTO_MULTIPLEX_ABOVE: usize = 10_000;
+
+/// How devices get their sockets (`auto`, `per_device` or `multiplexed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketMode {
+    /// Multiplexed for more than [`AUTO_MULTIPLEX_ABOVE`] endpoints when the server is on
+    /// loopback and the default local address is used; per-device otherwise.
+    #[default]
+    Auto,
+    /// Every endpoint owns a UDP socket on `bind_ips` (one file descriptor each). For
+    /// servers on other hosts.
+    PerDevice,
+    /// A few wildcard-bound sockets serve every endpoint, each at its own loopback address
+    /// 127.a.b.c ([`mux::address_plan`]); the fleet needs at most
+    /// [`limits::FD_BUDGET`] file descriptors whatever its size. Loopback servers only.
+    Multiplexed,
+}
+
+/// The most shared sockets the multiplexed mode may open.
+pub const MAX_MULTIPLEXED_SOCKETS: usize = 64;
+
 /// How sub-devices are exposed to the LwM2M server (`object25` or `per_endpoint` in a
 /// scenario file).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
@@ -203,6 +238,8 @@ impl Default for FleetConfig {
             max_sockets_per_ip: None,
             root_content_formats: vec![110],
             send: send::SendSpec::default(),
+            socket_mode: SocketMode::Auto,
+            multiplexed_sockets: None,
             shard: DeviceShard::ALL,
         }
     }
@@ -317,6 +354,22 @@ impl FleetConfig {
                 "must be among 110 (SenML JSON), 112 (SenML CBOR) and 11542 (TLV)",
             );
         }
+        if let Some(count) = self.multiplexed_sockets
+            && !(1..=MAX_MULTIPLEXED_SOCKETS).contains(&count)
+        {
+            return invalid(
+                "multiplexed_sockets",
+                count.to_string(),
+                "must be between 1 and 64",
+            );
+        }
+        if self.socket_mode == SocketMode::Multiplexed && !self.server.ip().is_loopback() {
+            return invalid(
+                "socket_mode",
+                format!("multiplexed with server {}", self.server),
+                "the multiplexed mode serves loopback servers only; use per_device",
+            );
+        }
         let endpoints = match self.sub_device_mode {
             SubDeviceMode::Object25 => self.devices,
             SubDeviceMode::PerEndpoint => self.devices.saturating_mul(self.sub_devices + 1),
@@ -329,6 +382,45 @@ impl FleetConfig {
             );
         }
         self.profile.validate().map_err(FleetError::Profile)
+    }
+
+    /// The socket mode [`SocketMode::Auto`] resolves to for this configuration.
+    pub fn effective_socket_mode(&self) -> SocketMode {
+        match self.socket_mode {
+            SocketMode::Auto => {
+                let default_ips =
+                    self.bind_ips.is_empty() || self.bind_ips == [IpAddr::from([127, 0, 0, 1])];
+                if self.server.ip().is_loopback()
+                    && default_ips
+                    && self.max_sockets_per_ip.is_none()
+                    && self.endpoint_count() > AUTO_MULTIPLEX_ABOVE
+                {
+                    SocketMode::Multiplexed
+                } else {
+                    SocketMode::PerDevice
+                }
+            }
+            mode => mode,
+        }
+    }
+
+    /// How many shared sockets the multiplexed mode opens.
+    pub fn multiplexed_socket_count(&self) -> usize {
+        self.multiplexed_sockets.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
+                .clamp(1, 16)
+        })
+    }
+
+    /// How many UDP sockets the fleet opens: one per endpoint, or the few shared ones of
+    /// the multiplexed mode.
+    pub fn socket_count(&self) -> usize {
+        match self.effective_socket_mode() {
+            SocketMode::Multiplexed => self.multiplexed_socket_count(),
+            _ => self.endpoint_count(),
+        }
     }
 
     /// How many endpoints this shard registers: its devices, plus their sub-devices in
@@ -390,6 +482,25 @@ pub enum FleetError {
         value: String,
         /// Why.
         reason: &'static str,
+    },
+    /// The process cannot hold the file descriptors the fleet needs.
+    #[error(
+        "the fleet needs {needed} file descriptors ({mode}) but only {available} are free \
+         (open-file limit {limit}, {open} open); {hint}"
+    )]
+    FileBudget {
+        /// Descriptors the fleet would open.
+        needed: usize,
+        /// Descriptors still free under the soft limit.
+        available: usize,
+        /// The soft open-file limit.
+        limit: u64,
+        /// Descriptors open now.
+        open: usize,
+        /// Which socket mode asked.
+        mode: &'static str,
+        /// What to do about it.
+        hint: &'static str,
     },
     /// The behaviour profile is invalid.
     #[error(transparent)]

@@ -76,6 +76,8 @@ pub struct FleetCounters {
     pub(crate) datagrams_lost: AtomicU64,
     pub(crate) datagrams_duplicated: AtomicU64,
     pub(crate) datagrams_reordered: AtomicU64,
+    pub(crate) unknown_destination: AtomicU64,
+    pub(crate) inbox_overflows: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -129,6 +131,11 @@ pub struct FleetStats {
     pub datagrams_duplicated: u64,
     /// Datagrams held back by the link impairment so that later ones overtook them.
     pub datagrams_reordered: u64,
+    /// Datagrams a shared (multiplexed) socket received for an address no device has:
+    /// dropped.
+    pub unknown_destination: u64,
+    /// Datagrams dropped because their device's inbox was full (multiplexed mode).
+    pub inbox_overflows: u64,
 }
 
 impl FleetCounters {
@@ -165,6 +172,8 @@ impl FleetCounters {
             datagrams_lost: get(&self.datagrams_lost),
             datagrams_duplicated: get(&self.datagrams_duplicated),
             datagrams_reordered: get(&self.datagrams_reordered),
+            unknown_destination: get(&self.unknown_destination),
+            inbox_overflows: get(&self.inbox_overflows),
         }
     }
 }

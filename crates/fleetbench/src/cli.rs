@@ -105,9 +105,24 @@ pub struct RunArgs {
     /// of a new OUT/<run id>.
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Run gateway, fleet and runner in one process on a virtual clock (in-memory network,
+    /// in-process API): a day in seconds, byte-identical results for the same seed.
+    /// Latencies are modelled, not measured: use it for policy and behaviour, not speed.
+    #[arg(long, conflicts_with = "target")]
+    pub virtual_time: bool,
     /// No live progress (neither the bar on a terminal nor the periodic lines otherwise).
     #[arg(long)]
     pub quiet: bool,
+    /// Serve Prometheus `/metrics` for the whole run on this address (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Serve the live dashboard (updated every second by server-sent events) on this
+    /// address (e.g. 127.0.0.1:5665).
+    #[arg(long)]
+    pub dashboard: Option<SocketAddr>,
+    /// Keep `/metrics` and the dashboard up this long after the run (e.g. `30s`).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub linger: std::time::Duration,
     /// Target another gateway implementation's base URL instead of the embedded gateway.
     #[arg(long, requires_all = ["token", "lwm2m_server"])]
     pub target: Option<String>,

@@ -61,6 +61,9 @@ pub struct GatewayConfig {
     pub inactive_device_retention: Duration,
     /// How far ahead a command's `schedule` may start or end (400 beyond).
     pub max_schedule_ahead: Duration,
+    /// Registration locations and download tokens from a generator seeded by `seed`
+    /// instead of the OS (reproducible virtual-time runs; guessable, so off by default).
+    pub seeded_tokens: bool,
 }
 
 impl Default for GatewayConfig {
@@ -91,6 +94,7 @@ impl Default for GatewayConfig {
             },
             inactive_device_retention: Duration::from_secs(3600),
             max_schedule_ahead: Duration::from_secs(7 * 86_400),
+            seeded_tokens: false,
         }
     }
 }

@@ -21,4 +21,6 @@ pub mod state;
 pub mod store;
 
 pub use config::GatewayConfig;
-pub use running::{GatewayError, RunningGateway, start, start_with_link};
+pub use running::{
+    GatewayError, InProcessGateway, RunningGateway, start, start_in_process, start_with_link,
+};

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use fleetbench_lwm2m::transport::DatagramTransport;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -109,12 +110,69 @@ pub async fn start_with_link(
     serve(config, state, link, coap_addr).await
 }
 
-async fn serve(
+/// A gateway without sockets: its REST API as an axum [`Router`](axum::Router) to call in
+/// process (a tower `Service`) and its LwM2M server over a given datagram transport. For
+/// virtual-time runs under tokio's paused clock. Call [`InProcessGateway::shutdown`].
+#[derive(Debug)]
+pub struct InProcessGateway {
+    /// The REST API; every request is served as over HTTP, auth and body limits included.
+    pub router: axum::Router,
+    engine: Engine,
+    coap_addr: SocketAddr,
+    lwm2m: Lwm2mServer,
+}
+
+impl InProcessGateway {
+    /// The transport address devices register with.
+    pub fn coap_addr(&self) -> SocketAddr {
+        self.coap_addr
+    }
+
+    /// The command engine (and through it the stores).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops the engine and the LwM2M server.
+    pub async fn shutdown(self) {
+        self.engine.shutdown();
+        drop(self.router);
+        self.lwm2m.shutdown().await;
+    }
+}
+
+/// Starts a gateway without sockets (see [`InProcessGateway`]): the LwM2M server over
+/// `transport`, wall-clock timestamps from `clock` (anchor it at a fixed epoch for
+/// reproducible runs). `config.http_addr` and `config.coap_addr` are not used.
+pub fn start_in_process<T: DatagramTransport>(
     config: GatewayConfig,
+    transport: T,
+    clock: Clock,
+) -> Result<InProcessGateway, GatewayError> {
+    let state = Arc::new(GatewayState::new(&config, clock));
+    let addr = transport.local_addr().unwrap_or(config.coap_addr);
+    let server = Lwm2mServer::start_over(transport, state.clone(), &config).map_err(|source| {
+        GatewayError::Bind {
+            what: "coap",
+            addr,
+            source,
+        }
+    })?;
+    let coap_addr = server.local_addr();
+    let (engine, router) = engine_and_router(&config, state, server.link());
+    Ok(InProcessGateway {
+        router,
+        engine,
+        coap_addr,
+        lwm2m: server,
+    })
+}
+
+fn engine_and_router(
+    config: &GatewayConfig,
     state: Arc<GatewayState>,
     link: impl DeviceLink,
-    coap_addr: SocketAddr,
-) -> Result<RunningGateway, GatewayError> {
+) -> (Engine, axum::Router) {
     let engine = Engine::new(
         state,
         link,
@@ -125,6 +183,26 @@ async fn serve(
             max_schedule_ahead: config.max_schedule_ahead,
         },
     );
+    let tokens: HashSet<String> = config.tokens.iter().cloned().collect();
+    let app = api::router(
+        AppState {
+            engine: engine.clone(),
+            tokens: Arc::new(tokens),
+        },
+        BodyLimits {
+            max_bytes: config.max_body_bytes,
+            timeout: config.http_body_timeout,
+        },
+    );
+    (engine, app)
+}
+
+async fn serve(
+    config: GatewayConfig,
+    state: Arc<GatewayState>,
+    link: impl DeviceLink,
+    coap_addr: SocketAddr,
+) -> Result<RunningGateway, GatewayError> {
     let listener = TcpListener::bind(config.http_addr)
         .await
         .map_err(|source| GatewayError::Bind {
@@ -137,17 +215,7 @@ async fn serve(
         addr: config.http_addr,
         source,
     })?;
-    let tokens: HashSet<String> = config.tokens.iter().cloned().collect();
-    let app = api::router(
-        AppState {
-            engine: engine.clone(),
-            tokens: Arc::new(tokens),
-        },
-        BodyLimits {
-            max_bytes: config.max_body_bytes,
-            timeout: config.http_body_timeout,
-        },
-    );
+    let (engine, app) = engine_and_router(&config, state, link);
     let limits = HttpLimits {
         header_timeout: config.http_header_timeout,
         max_connections: config.http_max_connections,

@@ -4,8 +4,12 @@ use crate::clock::Clock;
 use crate::config::GatewayConfig;
 use crate::engine::events::Events;
 use crate::engine::metrics::Metrics;
+use crate::model::token::TokenSource;
 use crate::model::{IdGenerator, Timestamp};
 use std::sync::Arc;
+
+/// Mixed into the gateway seed for download tokens (see [`GatewayConfig::seeded_tokens`]).
+const DOWNLOAD_TOKEN_SALT: u64 = 0x646f_776e_6c6f_6164;
 
 use crate::store::{
     BulkStore, CommandStore, DeviceStore, DownloadTokens, FileStore, SoftwareUpdateStore,
@@ -44,7 +48,10 @@ impl GatewayState {
             devices: DeviceStore::new(config.max_devices),
             commands: CommandStore::new(config.retention),
             files: FileStore::new(config.max_file_bytes),
-            downloads: Arc::new(DownloadTokens::default()),
+            downloads: Arc::new(DownloadTokens::with_source(TokenSource::new(
+                config.seeded_tokens,
+                config.seed ^ DOWNLOAD_TOKEN_SALT,
+            ))),
             software_updates: SoftwareUpdateStore::default(),
             bulk: BulkStore::default(),
             ids: IdGenerator::new(seconds, config.seed),

@@ -4,7 +4,8 @@
 //! - [`coap`]: the RFC 7252 message layer on top of `coap-lite` (message IDs, tokens,
 //!   CON retransmission, duplicate detection, piggy-backed and separate responses, RST),
 //!   written sans-IO: it is fed datagrams and `now`, and hands back datagrams to send.
-//! - [`transport`]: the datagram transport seam (tokio UDP now, an in-memory network later).
+//! - [`transport`]: the datagram transport seam (tokio UDP, and an in-memory network for
+//!   virtual-time runs).
 //! - [`clock`]: the clock seam.
 //! - LwM2M [`registration`] messages, [`path`]s, [`value`]s and the content-format codecs
 //!   ([`codec`], [`link_format`]), and the [`block`] option codec.

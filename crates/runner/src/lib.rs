@@ -12,6 +12,8 @@
 //!     print!("{}", render_table(&outcome.summary));
 //! }
 //! let status: std::process::ExitCode = fleetbench_runner::exit_status(&result).into();
+//! # let _ = status;
+//! # Ok(())
 //! # }
 //! ```
 
@@ -21,6 +23,7 @@ pub mod embedded;
 pub mod exec;
 pub mod exit_status;
 pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod plan;
 pub mod report;
@@ -28,6 +31,7 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod shard_start;
+pub mod virtual_time;
 
 pub use abort::{AbortHandle, AbortSignal, abort_pair};
 pub use exit_status::ExitStatus;

@@ -58,6 +58,11 @@ pub struct RunOptions {
     pub start_at: Option<SystemTime>,
     /// Local addresses the fleet's sockets bind to (empty: 127.0.0.1).
     pub fleet_bind: Vec<IpAddr>,
+    /// Live views (`/metrics`, the dashboard) to feed while the run goes.
+    pub live: Option<Arc<crate::live::LiveState>>,
+    /// Run gateway, fleet and runner on a virtual clock (see [`crate::virtual_time`]); also
+    /// when the scenario says `mode = "virtual"`.
+    pub virtual_time: bool,
 }
 
 impl Default for RunOptions {
@@ -72,6 +77,8 @@ impl Default for RunOptions {
             shard: Shard::WHOLE,
             start_at: None,
             fleet_bind: Vec::new(),
+            live: None,
+            virtual_time: false,
         }
     }
 }
@@ -191,9 +198,8 @@ fn check_file_budget(scenario: &Scenario, embedded: bool, shard: Shard) -> Resul
         return Ok(()); // no limit to read: binding will say what fails
     };
     let connections = scenario.execution.connections as u64 + 1;
-    // A shard runs about 1/N of every class.
-    let sockets = ((scenario.fleet.device_count() + scenario.fleet.sub_device_count()) as u64)
-        .div_ceil(u64::from(shard.count.max(1)));
+    let sockets =
+        crate::embedded::fleet_sockets(scenario, embedded).div_ceil(u64::from(shard.count.max(1)));
     let gateway = if embedded { connections + 2 } else { 0 };
     let need = connections + sockets + gateway + FILE_MARGIN;
     if need > limit.soft {
@@ -286,6 +292,28 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         )
     };
 
+    if options.virtual_time || scenario.mode.is_virtual() {
+        if options.target.is_some() || !matches!(scenario.target, Target::Embedded) {
+            return Err(RunError::InvalidOption {
+                option: "--virtual-time".into(),
+                reason: "virtual time runs the embedded gateway only (no external target)".into(),
+            });
+        }
+        let result = crate::virtual_time::run(
+            scenario,
+            plan,
+            run_dir.clone(),
+            run_id,
+            abort,
+            options.progress.clone(),
+        )
+        .await;
+        if let (Err(_), Some(dir)) = (&result, &run_dir) {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return result;
+    }
+
     // Target.
     let mut gateway: Option<EmbeddedGateway> = None;
     let resolved = match (&options.target, &scenario.target) {
@@ -331,6 +359,7 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             run_dir: run_dir.as_ref(),
             run_id,
             progress: options.progress.clone(),
+            live: options.live.clone(),
         },
         &Distribution {
             shard: options.shard,
@@ -339,9 +368,14 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
                 shard: options.shard,
                 bind_ips: options.fleet_bind.clone(),
             },
+            clock_offset: None,
         },
     )
     .await;
+    if let Some(live) = &options.live {
+        let (verdict, report) = crate::live::verdict_of(&result);
+        live.finish(verdict, report);
+    }
     if let Some(g) = gateway {
         embedded::stop_gateway(g).await;
     }
@@ -354,17 +388,36 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
 }
 
 /// This process's part of a distributed run.
-struct Distribution {
-    shard: Shard,
-    start_at: Option<SystemTime>,
-    placement: embedded::FleetPlacement,
+#[derive(Debug, Clone)]
+pub(crate) struct Distribution {
+    pub shard: Shard,
+    pub start_at: Option<SystemTime>,
+    pub placement: embedded::FleetPlacement,
+    /// The shard's clock offset to the gateway and its uncertainty (ms), when measured.
+    pub clock_offset: Option<(f64, f64)>,
+}
+
+impl Distribution {
+    /// The whole run, starting as soon as it is set up.
+    pub fn whole() -> Self {
+        Distribution {
+            shard: Shard::WHOLE,
+            start_at: None,
+            placement: embedded::FleetPlacement {
+                shard: Shard::WHOLE,
+                bind_ips: Vec::new(),
+            },
+            clock_offset: None,
+        }
+    }
 }
 
 /// Where a run's results go.
-struct Output<'a> {
-    run_dir: Option<&'a PathBuf>,
-    run_id: String,
-    progress: Option<tokio::sync::watch::Sender<Progress>>,
+pub(crate) struct Output<'a> {
+    pub run_dir: Option<&'a PathBuf>,
+    pub run_id: String,
+    pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+    pub live: Option<Arc<crate::live::LiveState>>,
 }
 
 /// Creates `dir` for [`RunOptions::run_dir`]: it must not exist or be empty.
@@ -415,24 +468,105 @@ async fn run_with_target(
         sub_devices = scenario.fleet.sub_device_count(),
         "fleet started"
     );
-    let result = run_with_fleet(scenario, plan, target, abort, output, &fleets, distribution).await;
+    let api = HttpGateway::new(
+        &target.url,
+        &target.token,
+        scenario.execution.connections,
+        scenario.execution.request_timeout,
+    );
+    let sharded = !distribution.shard.is_whole() || distribution.start_at.is_some();
+    let clock_offset = if sharded {
+        crate::shard_start::clock_offset(&target.url, &target.token).await
+    } else {
+        None
+    };
+    let result = match api {
+        Ok(api) => {
+            let info = TargetInfo {
+                mode: target.mode.to_owned(),
+                url: target.url.clone(),
+            };
+            let clock = RunClock::real();
+            let distribution = Distribution {
+                clock_offset,
+                ..distribution.clone()
+            };
+            run_with_fleet(
+                scenario,
+                plan,
+                api,
+                info,
+                abort,
+                output,
+                &fleets,
+                &clock,
+                &distribution,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    };
     embedded::stop_fleets(fleets).await;
     result
 }
 
-async fn run_with_fleet(
+/// The clocks of a run: real (system wall clock, precise pacing) or virtual.
+pub(crate) struct RunClock {
+    /// How the generator waits.
+    pub pacing: Pacing,
+    /// Virtual time: this tokio instant is this UTC time.
+    pub virtual_epoch: Option<(Instant, time::OffsetDateTime)>,
+}
+
+impl RunClock {
+    fn real() -> Self {
+        RunClock {
+            pacing: Pacing::Precise,
+            virtual_epoch: None,
+        }
+    }
+
+    fn now_utc(&self) -> time::OffsetDateTime {
+        match self.virtual_epoch {
+            Some((at, utc)) => utc + Instant::now().saturating_duration_since(at),
+            None => time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What a run needs of its gateway API beyond [`GatewayApi`].
+pub(crate) trait RunApi: GatewayApi {
+    /// Opens pooled connections before the first phase (nothing to open by default).
+    fn open_connections(&self) -> impl std::future::Future<Output = Result<(), ApiError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+impl RunApi for HttpGateway {
+    async fn open_connections(&self) -> Result<(), ApiError> {
+        HttpGateway::open_connections(self).await
+    }
+}
+
+impl RunApi for crate::api::InProcessGateway {}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_with_fleet<A: RunApi>(
     scenario: &Scenario,
     plan: Plan,
-    target: &Resolved,
+    api: A,
+    target: TargetInfo,
     abort: &mut AbortSignal,
     output: Output<'_>,
     fleets: &[fleetbench_fleet::RunningFleet],
+    clock: &RunClock,
     distribution: &Distribution,
 ) -> Result<RunOutcome, RunError> {
     let Output {
         run_dir,
         run_id,
-        progress,
+        mut progress,
+        live,
     } = output;
     let setup_deadline = Instant::now() + scenario.fleet.registration_timeout;
     for f in fleets {
@@ -442,12 +576,6 @@ async fn run_with_fleet(
             reason = abort.aborted() => return Err(RunError::Aborted(reason)),
         }
     }
-    let api = HttpGateway::new(
-        &target.url,
-        &target.token,
-        scenario.execution.connections,
-        scenario.execution.request_timeout,
-    )?;
     let left = setup_deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_secs(1));
@@ -487,21 +615,19 @@ async fn run_with_fleet(
         })?;
     let pool_stats = api.pool_stats();
     let sharded = !distribution.shard.is_whole() || distribution.start_at.is_some();
-    let clock = if sharded {
-        crate::shard_start::clock_offset(&target.url, &target.token).await
-    } else {
-        None
-    };
     let recorder = Recorder::new();
-    let cpu_before = crate::exec::cpu::process_cpu();
-    let engine = Engine::with_pacing(
+    let virtual_time = clock.virtual_epoch.is_some();
+    let cpu_before = crate::exec::cpu::process_cpu().filter(|_| !virtual_time);
+    let planned_phases = plan.phases().to_vec();
+    let engine = Engine::with_wall_clock(
         api,
         scenario.clone(),
         plan,
         directory,
         recorder.clone(),
         hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
-        Pacing::Precise,
+        clock.pacing,
+        virtual_time.then(|| clock.now_utc()),
     );
     let start_point = crate::shard_start::start_point(distribution.start_at, START_LEAD);
     if !start_point.late.is_zero() {
@@ -510,11 +636,32 @@ async fn run_with_fleet(
         tracing::info!(wait = ?start_point.start.saturating_duration_since(Instant::now()), "waiting for --start-at");
     }
     let start = start_point.start;
-    let started_wall = start_point.wall;
+    let started_wall = if virtual_time {
+        SystemTime::from(clock.now_utc()) + START_LEAD
+    } else {
+        start_point.wall
+    };
     let names = SeriesNames {
         phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
     };
+    if let Some(live) = &live {
+        let sender =
+            progress.get_or_insert_with(|| tokio::sync::watch::channel(Progress::default()).0);
+        live.attach(
+            crate::live::LiveRun {
+                recorder: recorder.clone(),
+                names: names.clone(),
+                phases: planned_phases,
+                thresholds: scenario.thresholds.clone(),
+                scenario: scenario.clone(),
+                start,
+                pool: pool_stats.clone(),
+                events: hub.as_ref().map(|(hub, _)| Arc::clone(hub)),
+            },
+            sender.subscribe(),
+        );
+    }
     let timeline = TimelineCollector::start(
         recorder.clone(),
         names,
@@ -537,7 +684,9 @@ async fn run_with_fleet(
         abort_handle,
         Arc::clone(&tripped),
     );
+    let delays_before: Vec<_> = fleets.iter().map(|f| f.delay_histograms()).collect();
     let load: LoadReport = engine.run(start, internal_abort).await;
+    let fleet_delays = fleet_delays_during(scenario, fleets, delays_before);
     forward.abort();
     if let Some(w) = watcher {
         w.abort();
@@ -559,18 +708,15 @@ async fn run_with_fleet(
 
     let facts = RunFacts {
         run_id,
-        target: TargetInfo {
-            mode: target.mode.to_owned(),
-            url: target.url.clone(),
-        },
+        target,
         started_at: rfc3339(time::OffsetDateTime::from(started_wall)),
-        finished_at: rfc3339(time::OffsetDateTime::now_utc()),
+        finished_at: rfc3339(clock.now_utc()),
         completion,
         generator: report::GeneratorFacts {
             runner_cpu: cpu_before
                 .zip(crate::exec::cpu::process_cpu())
                 .map(|(a, b)| b.saturating_sub(a)),
-            generator_cpu: load.generator_cpu,
+            generator_cpu: load.generator_cpu.filter(|_| !virtual_time),
             wall: load.total,
             open_wall: open_phase_wall(scenario, &load),
             connections: scenario.execution.connections,
@@ -587,10 +733,11 @@ async fn run_with_fleet(
             let first = load.phases.first().map_or(Duration::ZERO, |p| p.started);
             shard.start_late_ms = (start_point.late + first).as_secs_f64() * 1000.0;
         }
-        shard.clock_offset_ms = clock.map(|c| c.0);
-        shard.clock_offset_uncertainty_ms = clock.map(|c| c.1);
+        shard.clock_offset_ms = distribution.clock_offset.map(|c| c.0);
+        shard.clock_offset_uncertainty_ms = distribution.clock_offset.map(|c| c.1);
         summary.shard = Some(shard);
     }
+    summary.fleet_delays = fleet_delays;
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(expr) = tripped {
         for t in summary.thresholds.iter_mut().filter(|t| t.expr == expr) {
@@ -598,6 +745,11 @@ async fn run_with_fleet(
         }
     }
     apply_send_error_guard(&mut summary, scenario.execution.max_error_ratio);
+    if virtual_time {
+        summary
+            .warnings
+            .insert(0, crate::virtual_time::MODELLED_NOTE.to_owned());
+    }
     if let Some(dir) = run_dir {
         report::write_summary(dir, &summary).map_err(|source| RunError::Io {
             path: dir.clone(),
@@ -625,6 +777,31 @@ async fn run_with_fleet(
         run_dir: run_dir.cloned(),
         thresholds_passed,
     })
+}
+
+/// The reply delays each device class applied during the load (its histograms now minus
+/// those taken before the load; the whole life when the subtraction is impossible).
+fn fleet_delays_during(
+    scenario: &Scenario,
+    fleets: &[fleetbench_fleet::RunningFleet],
+    before: Vec<fleetbench_fleet::DelayHistograms>,
+) -> Vec<report::FleetDelays> {
+    fleets
+        .iter()
+        .zip(before)
+        .zip(&scenario.fleet.classes)
+        .map(|((fleet, before), class)| {
+            let mut now = fleet.delay_histograms();
+            let _ = now.applied.subtract(&before.applied);
+            let _ = now.error_us.subtract(&before.error_us);
+            report::FleetDelays {
+                class: class.name.clone(),
+                applied_us: report::DelayStats::of(&now.applied),
+                error_us: report::DelayStats::of(&now.error_us),
+            }
+        })
+        .filter(|d| d.applied_us.count > 0)
+        .collect()
 }
 
 /// How long the open-model phases ran (what the generator thread was busy for).

@@ -161,6 +161,13 @@ async fn a_20ms_device_measures_20ms_plus_the_base_overhead() {
 /// per class) differ by 50 ms ± [`TIGHT_DIFF_TOLERANCE_MS`] at p50, and the 0 ms class
 /// measures at most [`TIGHT_BASE_P50_MS`] at p50 end to end. Every try is printed; at most
 /// one miss in three tries is allowed.
+///
+/// Ignored by default: in a debug build the gateway, fleet and runner (one process) cost
+/// several ms of CPU per command, so at 200/s on 2 shared cores a queue forms and the 0 ms
+/// class measured 126-164 ms p50 (brief A). The same scenario with the release binary on
+/// the same machine (load average 13 from other builds) measured 0.59 / 0.64 / 0.63 ms p50
+/// for the 0 ms class and differences of 50.11 / 50.16 / 50.17 ms: the difference meets the
+/// bound, the 0.6 ms base only on a quieter machine.
 const TIGHT_DIFF_TOLERANCE_MS: f64 = 0.25;
 /// See [`TIGHT_DIFF_TOLERANCE_MS`].
 const TIGHT_BASE_P50_MS: f64 = 0.6;
@@ -209,7 +216,7 @@ targets = { class = "fifty" }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 8 bounds: needs the fleet's exact delays (brief B); run with --ignored"]
+#[ignore = "issue 8 bounds hold only for an optimised build on a quiet machine: run with cargo test --release -p fleetbench-runner --test truthfulness -- --ignored"]
 async fn a_50ms_class_differs_from_a_0ms_class_by_50ms_within_a_quarter_millisecond() {
     let mut misses = Vec::new();
     let mut passes = 0;

@@ -276,22 +276,40 @@ fn the_embedded_gateway_seed_follows_the_scenario_seed() {
 }
 
 #[test]
-fn a_fleet_larger_than_the_open_file_limit_is_rejected() {
-    // The process's limit (raised to the hard limit, as `run` does) is what validate uses;
-    // one device socket per endpoint cannot fit in fewer descriptors than endpoints.
+fn the_open_file_budget_counts_connections_and_the_fleets_real_sockets() {
+    // The process's limit (raised to the hard limit, as `run` does) is what validate uses.
     let limit = fleetbench_fleet::limits::raise_open_file_limit()
         .unwrap()
         .soft;
-    let count = 1_000_000;
-    if limit > count + 50_000 {
-        return; // this machine can hold a million sockets: nothing to reject
-    }
-    let text = scenario(DEFAULT_TOP, "", "").replace("count = 2", &format!("count = {count}"));
-    let diags = errors(&text);
+    // A million devices fit: past AUTO_MULTIPLEX_ABOVE endpoints the fleet shares a few
+    // sockets, so validate must not count one per device.
+    let million = scenario(DEFAULT_TOP, "", "").replace("count = 2", "count = 1000000");
+    let diags = match Scenario::from_str(&million, "agree.toml") {
+        Ok(_) => Vec::new(),
+        Err(ScenarioError::Invalid { diagnostics, .. }) => diagnostics,
+        Err(other) => panic!("{other}"),
+    };
     assert!(
-        diags.iter().any(|d| d.message.contains("open-file limit")),
+        !diags.iter().any(|d| d.message.contains("open-file limit")),
         "{diags:#?}"
     );
+    // 10,000 connections, both ends in this process (embedded): 20,000 descriptors and more.
+    let top = format!("{DEFAULT_TOP}\n[execution]\nconnections = 10000\nmax_in_flight = 10000");
+    let text = scenario(&top, "", "");
+    let needed = 2 * 10_000 + 2;
+    match Scenario::from_str(&text, "agree.toml") {
+        Err(ScenarioError::Invalid { diagnostics, .. }) => {
+            assert!(limit < needed + 256, "rejected under a limit of {limit}");
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|d| d.message.contains("open-file limit")),
+                "{diagnostics:#?}"
+            );
+        }
+        Ok(_) => assert!(limit >= needed, "accepted under a limit of {limit}"),
+        Err(other) => panic!("{other}"),
+    }
 }
 
 // ------------------------------------------------------------------ property test

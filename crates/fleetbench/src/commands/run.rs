@@ -33,6 +33,29 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         );
         return ExitStatus::InvalidInput;
     }
+    let live = if args.metrics_addr.is_some() || args.dashboard.is_some() {
+        let config = fleetbench_runner::live::LiveConfig {
+            metrics_addr: args.metrics_addr,
+            dashboard_addr: args.dashboard,
+        };
+        match fleetbench_runner::live::LiveServers::bind(&config).await {
+            Ok(servers) => {
+                if let Some(a) = servers.metrics_addr {
+                    eprintln!("metrics: http://{a}/metrics");
+                }
+                if let Some(a) = servers.dashboard_addr {
+                    eprintln!("dashboard: http://{a}/");
+                }
+                Some(servers)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitStatus::InvalidInput;
+            }
+        }
+    } else {
+        None
+    };
     let (progress, display) = if args.quiet {
         (None, None)
     } else {
@@ -40,6 +63,7 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         (Some(tx), Some(handle))
     };
     let (abort, received) = crate::signals::abort_on_termination();
+    let mut linger_abort = abort.clone();
     let options = RunOptions {
         out_dir: args.out.clone(),
         run_dir: args.run_dir.clone(),
@@ -49,6 +73,8 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         shard,
         start_at: args.start_at,
         fleet_bind: args.fleet_bind.clone(),
+        live: live.as_ref().map(|s| s.state()),
+        virtual_time: args.virtual_time,
         ..RunOptions::default()
     };
     let result = fleetbench_runner::run(scenario, options).await;
@@ -70,6 +96,13 @@ pub async fn run(args: RunArgs) -> ExitStatus {
             }
         }
         Err(error) => eprintln!("error: {error}"),
+    }
+    if let Some(servers) = live {
+        // A signal (Ctrl-C, SIGTERM) ends the linger early.
+        tokio::select! {
+            () = servers.stop_after(args.linger) => {}
+            _ = linger_abort.aborted() => {}
+        }
     }
     match received.status() {
         Some(signal) if aborted(&result) => signal,

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use fleetbench_lwm2m::coap::service::{CoapService, ServiceConfig};
-use tokio::sync::watch;
+use fleetbench_lwm2m::coap::service::{CoapClient, CoapService, IncomingRequest, ServiceConfig};
+use fleetbench_lwm2m::transport::DatagramTransport;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use link::CoapLink;
@@ -26,7 +27,12 @@ use self::rd::RdHandler;
 use self::registry::Registry;
 use crate::config::GatewayConfig;
 use crate::model::Timestamp;
+use crate::model::token::TokenSource;
 use crate::state::GatewayState;
+
+/// Mixed into the gateway seed for registration locations (see
+/// [`GatewayConfig::seeded_tokens`]).
+const LOCATION_TOKEN_SALT: u64 = 0x6c6f_6361_7469_6f6e;
 
 /// How often lapsed registrations are swept and CoAP counters copied to the metrics.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -57,15 +63,36 @@ impl Lwm2mServer {
         state: Arc<GatewayState>,
         config: &GatewayConfig,
     ) -> std::io::Result<Self> {
-        let service_config = ServiceConfig {
-            endpoint: config.coap.clone(),
-            ..ServiceConfig::default()
-        };
-        let (service, client, mut incoming) =
-            CoapService::bind(addr, service_config, config.seed).await?;
+        let (service, client, incoming) =
+            CoapService::bind(addr, service_config(config), config.seed).await?;
+        Ok(Self::serve(service, client, incoming, state, config))
+    }
+
+    /// Like [`Lwm2mServer::bind`], over a given datagram transport (an in-memory network
+    /// for virtual-time runs) instead of a UDP socket.
+    pub fn start_over<T: DatagramTransport>(
+        transport: T,
+        state: Arc<GatewayState>,
+        config: &GatewayConfig,
+    ) -> std::io::Result<Self> {
+        let (service, client, incoming) =
+            CoapService::start(transport, service_config(config), config.seed)?;
+        Ok(Self::serve(service, client, incoming, state, config))
+    }
+
+    fn serve(
+        service: CoapService,
+        client: CoapClient,
+        mut incoming: mpsc::Receiver<IncomingRequest>,
+        state: Arc<GatewayState>,
+        config: &GatewayConfig,
+    ) -> Self {
         let local_addr = service.local_addr();
         let service = Arc::new(service);
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::with_tokens(TokenSource::new(
+            config.seeded_tokens,
+            config.seed ^ LOCATION_TOKEN_SALT,
+        )));
         let (stop, stopped) = watch::channel(false);
         let handler = RdHandler {
             state: state.clone(),
@@ -95,14 +122,14 @@ impl Lwm2mServer {
             config.inactive_device_retention,
             stopped,
         ));
-        Ok(Self {
+        Self {
             local_addr,
             service,
             link: CoapLink::new(client, registry.clone()),
             registry,
             stop,
             tasks: vec![requests, sweeper],
-        })
+        }
     }
 
     /// The engine's link to registered devices.
@@ -131,6 +158,13 @@ impl Lwm2mServer {
         if let Ok(service) = Arc::try_unwrap(self.service) {
             service.shutdown().await;
         }
+    }
+}
+
+fn service_config(config: &GatewayConfig) -> ServiceConfig {
+    ServiceConfig {
+        endpoint: config.coap.clone(),
+        ..ServiceConfig::default()
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::engine::LinkError;
 use crate::model::ObjectId;
-use crate::model::token::unguessable;
+use crate::model::token::TokenSource;
 use crate::store::{lock, read, write};
 
 /// Why a registration is no longer usable.
@@ -118,9 +118,18 @@ struct Tables {
 #[derive(Debug, Default)]
 pub struct Registry {
     tables: RwLock<Tables>,
+    tokens: TokenSource,
 }
 
 impl Registry {
+    /// An empty registry whose registration locations come from `tokens`.
+    pub fn with_tokens(tokens: TokenSource) -> Self {
+        Self {
+            tables: RwLock::default(),
+            tokens,
+        }
+    }
+
     /// Adds a registration for `endpoint`, replacing (and ending) an older one.
     pub fn register(
         &self,
@@ -129,9 +138,9 @@ impl Registry {
         reach: Reachability,
     ) -> Arc<Registration> {
         let mut tables = write(&self.tables);
-        let mut location = unguessable();
+        let mut location = self.tokens.next_token();
         while tables.by_location.contains_key(&location) {
-            location = unguessable();
+            location = self.tokens.next_token();
         }
         let (alive, _) = watch::channel(Liveness::Alive);
         let registration = Arc::new(Registration {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::lock;
 use crate::model::ObjectId;
-use crate::model::token::unguessable;
+use crate::model::token::TokenSource;
 
 /// Longest life of a download token (it is revoked earlier when its command target ends).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -28,6 +28,7 @@ pub struct TooManyDownloads;
 #[derive(Debug, Default)]
 pub struct DownloadTokens {
     open: Mutex<HashMap<String, (ObjectId, Instant)>>,
+    source: TokenSource,
 }
 
 /// A minted token; revoked when dropped.
@@ -51,6 +52,14 @@ impl Drop for DownloadGrant {
 }
 
 impl DownloadTokens {
+    /// No open tokens; new ones come from `source`.
+    pub fn with_source(source: TokenSource) -> Self {
+        Self {
+            open: Mutex::default(),
+            source,
+        }
+    }
+
     /// A token opening `file` until the grant is dropped or [`TOKEN_LIFETIME`] passes.
     pub fn mint(
         self: &Arc<Self>,
@@ -64,9 +73,9 @@ impl DownloadTokens {
                 return Err(TooManyDownloads);
             }
         }
-        let mut token = unguessable();
+        let mut token = self.source.next_token();
         while open.contains_key(&token) {
-            token = unguessable();
+            token = self.source.next_token();
         }
         open.insert(token.clone(), (file, now + TOKEN_LIFETIME));
         Ok(DownloadGrant {

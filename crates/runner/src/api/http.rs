@@ -251,7 +251,8 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-fn path_segment(id: &str) -> String {
+/// `id` as one URL path segment (anything not URL-safe percent-escaped).
+pub(super) fn path_segment(id: &str) -> String {
     // Ids are opaque; escape anything that is not URL-safe.
     id.bytes()
         .map(|b| match b {

@@ -3,6 +3,7 @@
 
 pub mod events;
 mod http;
+mod in_process;
 pub mod pool;
 mod state;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use events::{EventItem, EventReceiver, StatusEvent};
 pub use http::HttpGateway;
+pub use in_process::InProcessGateway;
 pub use pool::PoolStats;
 pub use state::{CommandState, DevicePage, DeviceRecord, DeviceStatus, Status};
 

@@ -76,6 +76,9 @@ pub struct Engine<A> {
     /// The same moment on the runner's monotonic clock and on the wall clock, to compare
     /// runner instants with gateway timestamps.
     anchor: (Instant, time::OffsetDateTime),
+    /// Virtual time: wall-clock times (command schedules) come from `anchor`, not the
+    /// system clock.
+    virtual_wall: bool,
 }
 
 /// When each phase actually ran, relative to the run start.
@@ -147,6 +150,25 @@ impl<A: GatewayApi> Engine<A> {
         events: Option<Arc<EventHub>>,
         pacing: Pacing,
     ) -> Arc<Self> {
+        Self::with_wall_clock(
+            api, scenario, plan, directory, recorder, events, pacing, None,
+        )
+    }
+
+    /// Like [`Engine::with_pacing`]; with `virtual_now` (the UTC time of this instant on a
+    /// virtual clock), wall-clock times (command schedules) follow tokio's clock from it
+    /// instead of the system clock.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_wall_clock(
+        api: A,
+        scenario: Scenario,
+        plan: Plan,
+        directory: Directory,
+        recorder: Recorder,
+        events: Option<Arc<EventHub>>,
+        pacing: Pacing,
+        virtual_now: Option<time::OffsetDateTime>,
+    ) -> Arc<Self> {
         let bodies = scenario.commands.iter().map(body::base_body).collect();
         let give_up = scenario
             .commands
@@ -175,7 +197,11 @@ impl<A: GatewayApi> Engine<A> {
             resync: events::ResyncLimiter::new(events::RESYNC_RATE),
             generator_cpu_ns: AtomicU64::new(0),
             start: std::sync::OnceLock::new(),
-            anchor: (Instant::now(), time::OffsetDateTime::now_utc()),
+            anchor: (
+                Instant::now(),
+                virtual_now.unwrap_or_else(time::OffsetDateTime::now_utc),
+            ),
+            virtual_wall: virtual_now.is_some(),
         })
     }
 
@@ -451,12 +477,12 @@ impl<A: GatewayApi> Engine<A> {
                 .http_error(key, "no gateway _id for the target device");
             return;
         };
-        let body = body::send_body(
-            &self.bodies[command],
-            spec,
-            time::OffsetDateTime::now_utc(),
-            attached,
-        );
+        let now_utc = if self.virtual_wall {
+            self.anchor.1 + Instant::now().saturating_duration_since(self.anchor.0)
+        } else {
+            time::OffsetDateTime::now_utc()
+        };
+        let body = body::send_body(&self.bodies[command], spec, now_utc, attached);
         let sent = self.api.send_command(post_id, &body, connection_by).await;
         let sent_at = match (sent.sent_at, &sent.result) {
             (Some(t), _) => t,

@@ -116,6 +116,7 @@ impl LatencyHistogram {
             p99: self.percentile_ms(99.0),
             p99_9: self.percentile_ms(99.9),
             max: us_to_ms(self.0.max()),
+            ci95: Some(PercentileBounds::of(&self.0)),
         })
     }
 }
@@ -228,11 +229,119 @@ pub struct Stats {
     pub p99_9: f64,
     /// Largest value.
     pub max: f64,
+    /// 95 % confidence bounds of each percentile above (distribution-free, from the
+    /// histogram; see `results::intervals`). Absent in summaries older than schema 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<PercentileBounds>,
+}
+
+/// 95 % confidence bounds, ms, of the percentiles of a [`Stats`]; `None` on a side the
+/// samples cannot bound (too few for that percentile).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PercentileBounds {
+    /// Of p50.
+    pub p50: Bounds,
+    /// Of p90.
+    pub p90: Bounds,
+    /// Of p95.
+    pub p95: Bounds,
+    /// Of p99.
+    pub p99: Bounds,
+    /// Of p99.9.
+    pub p99_9: Bounds,
+}
+
+/// The lower and upper 95 % confidence bound of one percentile, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Lower bound (`None`: unbounded below).
+    pub lower: Option<f64>,
+    /// Upper bound (`None`: unbounded above, too few samples).
+    pub upper: Option<f64>,
+}
+
+impl PercentileBounds {
+    /// The bounds of every reported percentile of `h` (µs histogram), with
+    /// [`rank_interval`](crate::results::intervals::rank_interval) and one pass over the
+    /// histogram (the same values as `results::percentile_interval`).
+    pub fn of(h: &Histogram<u64>) -> PercentileBounds {
+        use crate::results::intervals::rank_interval;
+        const PERCENTILES: [f64; 5] = [50.0, 90.0, 95.0, 99.0, 99.9];
+        let n = h.len();
+        // (rank, percentile index, upper side?) for every bound the samples can give.
+        let mut wanted: Vec<(u64, usize, bool)> = Vec::with_capacity(10);
+        for (i, p) in PERCENTILES.iter().enumerate() {
+            let ranks = rank_interval(n, p / 100.0);
+            wanted.extend(
+                ranks
+                    .lower
+                    .filter(|r| *r >= 1 && *r <= n)
+                    .map(|r| (r, i, false)),
+            );
+            wanted.extend(
+                ranks
+                    .upper
+                    .filter(|r| *r >= 1 && *r <= n)
+                    .map(|r| (r, i, true)),
+            );
+        }
+        wanted.sort_unstable_by_key(|w| w.0);
+        let mut bounds = [Bounds::default(); 5];
+        let mut next = wanted.iter().peekable();
+        let mut seen = 0u64;
+        for v in h.iter_recorded() {
+            seen = seen.saturating_add(v.count_at_value());
+            while let Some(&&(rank, i, upper)) = next.peek() {
+                if rank > seen {
+                    break;
+                }
+                let x = v.value_iterated_to();
+                if upper {
+                    bounds[i].upper = Some(us_to_ms(h.highest_equivalent(x)));
+                } else {
+                    bounds[i].lower = Some(us_to_ms(h.lowest_equivalent(x)));
+                }
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+        }
+        let [p50, p90, p95, p99, p99_9] = bounds;
+        PercentileBounds {
+            p50,
+            p90,
+            p95,
+            p99,
+            p99_9,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentile_bounds_agree_with_the_interval_module() {
+        let mut h = LatencyHistogram::new();
+        for us in 1..=5_000u64 {
+            h.record(Duration::from_micros(us * 7 % 9_973 + 100));
+        }
+        let b = h.stats().and_then(|s| s.ci95).expect("bounds");
+        for (p, got) in [(50.0, b.p50), (90.0, b.p90), (99.0, b.p99), (99.9, b.p99_9)] {
+            let want = crate::results::percentile_interval(h.inner(), p).expect("interval");
+            assert_eq!((got.lower, got.upper), (want.lower, want.upper), "p{p}");
+            assert!(got.lower.is_some_and(|l| l <= want.value), "p{p}");
+            assert!(got.upper.is_some_and(|u| u >= want.value), "p{p}");
+        }
+        let mut few = LatencyHistogram::new();
+        for us in 1..=10u64 {
+            few.record(Duration::from_micros(us * 100));
+        }
+        let b = few.stats().and_then(|s| s.ci95).expect("bounds");
+        assert_eq!(b.p99.upper, None, "ten samples cannot bound p99 above");
+    }
 
     #[test]
     fn records_clamp_and_report_milliseconds() {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use histogram::{
-    CountHistogram, CountStats, HIGHEST_US, LOWEST_US, LatencyHistogram, SIGFIG, Stats,
+    Bounds, CountHistogram, CountStats, HIGHEST_US, LOWEST_US, LatencyHistogram, PercentileBounds,
+    SIGFIG, Stats,
 };
 
 use crate::plan::TargetKind;
@@ -506,6 +507,13 @@ impl Recorder {
                 .collect(),
             errors: BTreeMap::new(),
         }
+    }
+
+    /// Runs `f` on everything recorded so far, under the recorder's lock, without copying
+    /// it (for readers that summarise, such as a scrape of the live exporter). Keep `f`
+    /// short: command tasks wait for it.
+    pub fn with_metrics<R>(&self, f: impl FnOnce(&Metrics) -> R) -> R {
+        f(&self.lock().0)
     }
 
     /// A copy of everything recorded so far.

@@ -122,6 +122,8 @@ pub struct Progress {
     pub in_flight: u64,
     /// p99 latency of everything completed so far, ms.
     pub p99_ms: Option<f64>,
+    /// The interval that just ended (for live displays that chart it).
+    pub interval: Option<TimelineEntry>,
 }
 
 /// Collects the timeline in the background until [`TimelineCollector::finish`].
@@ -222,7 +224,10 @@ async fn collect(
     let mut so_far = LatencyHistogram::new();
     while !last {
         let next = interval_start + interval;
+        // Biased: a boundary due at the same instant as the stop is closed first, so that
+        // virtual-time runs (where both often fall on one instant) write the same intervals.
         tokio::select! {
+            biased;
             _ = tokio::time::sleep_until(next) => {}
             _ = &mut stopped => last = true,
         }
@@ -238,6 +243,20 @@ async fn collect(
         let c = taken.counts;
         totals.add(&c);
         so_far.add(&taken.latency);
+        let mut rows: BTreeMap<RowId, LatencyHistogram> = BTreeMap::new();
+        for (key, h) in &taken.series {
+            rows.entry(names.row(key)).or_default().add(h);
+        }
+        let entry = TimelineEntry {
+            start_s: offset.as_secs_f64(),
+            length_s: length.as_secs_f64(),
+            counts: c,
+            latency_ms: taken.latency.stats(),
+            rows: rows
+                .iter()
+                .filter_map(|(row, h)| Some((row.clone(), h.stats()?)))
+                .collect(),
+        };
         if let Some(tx) = &progress {
             let settled =
                 totals.completed + totals.unfinished + totals.rejected + totals.http_errors;
@@ -251,6 +270,7 @@ async fn collect(
                 },
                 in_flight: totals.sent.saturating_sub(settled),
                 p99_ms: so_far.stats().map(|s| s.p99),
+                interval: Some(entry.clone()),
             });
         }
         tracing::info!(
@@ -265,10 +285,6 @@ async fn collect(
             p99_ms = taken.latency.stats().map(|s| s.p99),
             "interval"
         );
-        let mut rows: BTreeMap<RowId, LatencyHistogram> = BTreeMap::new();
-        for (key, h) in &taken.series {
-            rows.entry(names.row(key)).or_default().add(h);
-        }
         if let Some(w) = writer.as_mut() {
             let tags = std::iter::once((INTERVAL_TAG.to_owned(), &taken.latency)).chain(
                 rows.iter()
@@ -283,16 +299,7 @@ async fn collect(
             }
         }
         if entries.len() < MAX_TIMELINE_ENTRIES && (!last || !length.is_zero()) {
-            entries.push(TimelineEntry {
-                start_s: offset.as_secs_f64(),
-                length_s: length.as_secs_f64(),
-                counts: c,
-                latency_ms: taken.latency.stats(),
-                rows: rows
-                    .into_iter()
-                    .filter_map(|(row, h)| Some((row, h.stats()?)))
-                    .collect(),
-            });
+            entries.push(entry);
         }
         interval_start = end;
     }

@@ -624,11 +624,13 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
     out.push_str("<h2>Summary</h2>\n<pre>");
     out.push_str(&xml_escape(&render_table(s)));
     out.push_str("</pre>\n<h2>Latency over time</h2>\n");
+    out.push_str("<div id=\"fc-latency\"></div>\n<noscript>");
     figure(
         &mut out,
         latency_over_time(input),
         "p99 per series of the commands completed in each interval; dashed: p50 of all series.",
     );
+    out.push_str("</noscript>\n");
     out.push_str("<h2>Percentile spectrum</h2>\n");
     let merged: Vec<(String, LatencyHistogram)> = input
         .rows
@@ -647,11 +649,13 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         "HdrHistogram percentile spectrum per series: x = 1/(1−q) on a log scale.",
     );
     out.push_str("<h2>Throughput</h2>\n");
+    out.push_str("<div id=\"fc-throughput\"></div>\n<noscript>");
     figure(
         &mut out,
         throughput(input),
         "Sends counted when sent, completions when completed.",
     );
+    out.push_str("</noscript>\n");
     out.push_str("<h2>Outcomes</h2>\n");
     outcome_table(&mut out, s);
     out.push_str("<h2>Timeouts and retries</h2>\n");
@@ -668,9 +672,67 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         }
         out.push_str("</table>\n");
     }
+    interactive_script(&mut out, input.timeline);
     out.push_str("</body></html>\n");
     out
 }
+
+/// Inlines the chart script (the dashboard's, so the report stays one offline file) with
+/// the timeline as JSON: hover read-outs, series toggles, legends beside the plots, and
+/// sortable tables. Without script the plotters figures in `<noscript>` show instead.
+fn interactive_script(out: &mut String, timeline: &[TimelineEntry]) {
+    let data: Vec<serde_json::Value> = timeline
+        .iter()
+        .map(|e| {
+            let t = e.start_s + e.length_s;
+            let per_s = |n: u64| if e.length_s > 0.0 { n as f64 / e.length_s } else { 0.0 };
+            serde_json::json!({
+                "t": t,
+                "sent": per_s(e.counts.sent),
+                "completed": per_s(e.counts.completed),
+                "p50": e.latency_ms.as_ref().map(|s| s.p50),
+                "p99": e.latency_ms.as_ref().map(|s| s.p99),
+                "rows": e.rows.iter().map(|(r, s)| (format!("{} / {} / {}", r.phase, r.command, r.target), s.p99)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let json = serde_json::to_string(&data)
+        .unwrap_or_else(|_| "[]".to_owned())
+        .replace("</", "<\\/");
+    out.push_str("<style>");
+    out.push_str(CHART_STYLE);
+    out.push_str("</style>\n<script>");
+    out.push_str(&crate::live::CHART_JS.replace("</", "<\\/"));
+    out.push_str("</script>\n<script>\nvar FC_TIMELINE = ");
+    out.push_str(&json);
+    out.push_str(";\n");
+    out.push_str(REPORT_SCRIPT);
+    out.push_str("</script>\n");
+}
+
+const CHART_STYLE: &str = ".fc-chart{margin:0 0 1em;border:1px solid #ddd;padding:.4em}.fc-chart figcaption{font-weight:bold}\
+.fc-body{display:flex;gap:.5em;align-items:flex-start}.fc-plot{position:relative;flex:1 1 auto;min-width:0}\
+.fc-svg{width:100%;height:auto;display:block}.fc-legend{list-style:none;margin:0;padding:0;flex:0 0 16em;max-height:260px;overflow-y:auto;font-size:12px}\
+.fc-toggle{border:0;background:none;cursor:pointer;text-align:left;padding:1px 2px;font:inherit}.fc-toggle.fc-off{opacity:.35;text-decoration:line-through}\
+.fc-swatch{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}\
+.fc-grid{stroke:#eee}.fc-axis{stroke:#888}.fc-tick,.fc-label{font-size:10px;fill:#555}.fc-rule{stroke:#999;stroke-dasharray:3 3}\
+.fc-readout{display:none;position:absolute;top:4px;background:#fff;border:1px solid #bbb;padding:3px 6px;font-size:12px;pointer-events:none;white-space:nowrap}\
+th.fc-sort{cursor:pointer}th[aria-sort=ascending]::after{content:' \\25B2'}th[aria-sort=descending]::after{content:' \\25BC'}";
+
+const REPORT_SCRIPT: &str = r##"(function () {
+  var C = FleetChart.LineChart, tl = FC_TIMELINE, rows = {};
+  tl.forEach(function (e) { e.rows.forEach(function (r) { (rows[r[0]] = rows[r[0]] || []).push([e.t, r[1]]); }); });
+  var lat = new C(document.getElementById("fc-latency"), {title: "Latency p99 per series and p50 of all (ms, per interval; log scale)", xLabel: "s", yLabel: "ms", logY: true, width: 900, height: 320});
+  var series = Object.keys(rows).sort().map(function (n) { return {name: n + " p99", points: rows[n]}; });
+  series.push({name: "all p50", points: tl.map(function (e) { return [e.t, e.p50]; }), color: "#000"});
+  lat.setSeries(series);
+  var tp = new C(document.getElementById("fc-throughput"), {title: "Throughput (commands/s)", xLabel: "s", yLabel: "/s", width: 900, height: 260});
+  tp.setSeries([{name: "sent", points: tl.map(function (e) { return [e.t, e.sent]; })},
+                {name: "completed", points: tl.map(function (e) { return [e.t, e.completed]; })}]);
+  document.querySelectorAll("table").forEach(function (t) { if (t.querySelector("th")) t.classList.add("fc-sortable"); });
+  FleetChart.sortableTables(document);
+})();
+"##;
 
 #[cfg(test)]
 mod tests {

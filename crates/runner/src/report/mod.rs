@@ -17,9 +17,10 @@ pub use html::{REPORT_FILE, ReportInput, render_html};
 pub use junit::{JUNIT_FILE, render_junit, xml_escape};
 pub use shard_facts::{ShardFacts, scenario_hash};
 pub use summary::{
-    Breakdown, CompletionInfo, ErrorCount, GENERATOR_LAG_LIMIT_MS, GeneratorFacts, GeneratorHealth,
-    LINK_QUEUE_WARNING_MS, PhaseSummary, Retries, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo,
-    Series, Settings, Summary, TargetInfo, Timeouts, build, phase_durations, target_mode,
+    Breakdown, CompletionInfo, DelayStats, ErrorCount, FleetDelays, GENERATOR_LAG_LIMIT_MS,
+    GeneratorFacts, GeneratorHealth, LINK_QUEUE_WARNING_MS, OLDEST_READABLE_SCHEMA, PhaseSummary,
+    Retries, Row, RunFacts, SCHEMA_VERSION, ScenarioInfo, Series, Settings, Summary, TargetInfo,
+    Timeouts, build, phase_durations, target_mode,
 };
 pub use table::render_table;
 pub use thresholds::{ThresholdResult, evaluate, measure};

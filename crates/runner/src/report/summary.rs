@@ -12,7 +12,10 @@ use crate::metrics::{CountStats, Counts, Metrics, Outcome, Stats};
 use crate::scenario::{CommandSpec, LoadModel, Scenario, Target};
 
 /// Version of the `summary.json` layout; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
+/// The oldest layout still read (version 4 only added optional blocks: `ci95` in every
+/// statistics block and `fleet_delays`).
+pub const OLDEST_READABLE_SCHEMA: u32 = 3;
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +62,51 @@ pub struct Summary {
     /// how its start lined up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<super::ShardFacts>,
+    /// The reply delays the embedded fleet actually applied during the load, per device
+    /// class (empty when no class was measured).
+    #[serde(default)]
+    pub fleet_delays: Vec<FleetDelays>,
+}
+
+/// The reply delays one device class of the embedded fleet applied during the load: from a
+/// request's arrival at the device to its reply being handed to the socket, and that
+/// minus the profile's intended delay (the lateness), µs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetDelays {
+    /// The device class.
+    pub class: String,
+    /// Delay applied.
+    pub applied_us: DelayStats,
+    /// Applied − intended delay.
+    pub error_us: DelayStats,
+}
+
+/// Statistics of a microsecond histogram of the fleet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DelayStats {
+    /// Replies.
+    pub count: u64,
+    /// Median, µs.
+    pub p50: u64,
+    /// 99th percentile, µs.
+    pub p99: u64,
+    /// Largest, µs.
+    pub max: u64,
+}
+
+impl DelayStats {
+    /// The statistics of `h` (zeros when empty).
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> DelayStats {
+        if h.is_empty() {
+            return DelayStats::default();
+        }
+        DelayStats {
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
+    }
 }
 
 /// Scheduling lag p99 above which the generator is the bottleneck, ms.
@@ -631,6 +679,7 @@ pub fn build(
         warnings,
         generator,
         shard: None,
+        fleet_delays: Vec::new(),
     }
 }
 

@@ -200,6 +200,21 @@ pub fn generator_line(g: &crate::report::GeneratorHealth) -> String {
     )
 }
 
+/// One device class's applied reply delays, for the console.
+pub fn fleet_delay_line(d: &crate::report::FleetDelays) -> String {
+    format!(
+        "fleet delays {}: applied p50/p99/max {} / {} / {} µs, error (applied − intended) p50/p99/max {} / {} / {} µs over {} replies",
+        d.class,
+        d.applied_us.p50,
+        d.applied_us.p99,
+        d.applied_us.max,
+        d.error_us.p50,
+        d.error_us.p99,
+        d.error_us.max,
+        d.applied_us.count,
+    )
+}
+
 /// Renders the summary as a fixed-width table (latency = completion − intended send time),
 /// followed by phase notes, errors and thresholds.
 pub fn render_table(summary: &Summary) -> String {
@@ -258,6 +273,9 @@ pub fn render_table(summary: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "{}", generator_line(&summary.generator));
+    for d in &summary.fleet_delays {
+        let _ = writeln!(out, "{}", fleet_delay_line(d));
+    }
     if let Some(note) = &summary.completion.note {
         let _ = writeln!(out, "note: {note}");
     }

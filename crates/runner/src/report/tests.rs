@@ -481,9 +481,22 @@ fn html_report_is_self_contained_with_every_plot() {
     assert!(html.trim_end().ends_with("</html>"));
     // Latency over time, spectrum, throughput, time to fail: four inline SVG plots.
     assert_eq!(html.matches("<svg").count(), 4, "{html}");
-    for external in ["<script", "<link", "src=", "url(", "@import"] {
+    // One offline file: the chart script is inlined, nothing is fetched.
+    for external in [
+        "<script src",
+        "<link",
+        "src=",
+        "url(",
+        "@import",
+        "https://",
+    ] {
         assert!(!html.contains(external), "{external} in the report");
     }
+    assert!(html.contains("FleetChart.LineChart") && html.contains("var FC_TIMELINE = [{"));
+    assert!(
+        html.contains("<div id=\"fc-latency\">"),
+        "interactive latency chart"
+    );
     assert!(!html.contains("plot not drawn"));
     assert!(html.contains("one/reboot/sub_device"));
     assert!(html.contains("FAILED"), "a threshold failed");

@@ -17,25 +17,19 @@ pub const LAG_LIMIT_MS: f64 = 5.0;
 pub const RATE_LIMIT_RATIO: f64 = 0.95;
 
 /// Reasons why the run described by `summary` (a parsed `summary.json`) does not measure
-/// the target: an aborted run; `generator.kept_up == false` when the block exists;
-/// otherwise a median scheduling lag above [`LAG_LIMIT_MS`], commands dropped by the
-/// generator, or an open phase that sent below [`RATE_LIMIT_RATIO`] of its intended rate.
+/// the target: an aborted run, a median scheduling lag above [`LAG_LIMIT_MS`], commands
+/// dropped by the generator, or an open phase that sent below [`RATE_LIMIT_RATIO`] of its
+/// intended rate. The stricter `generator.kept_up` (lag p99 <= 1 ms) is not a reason.
 /// Empty when the run looks trustworthy (or nothing is known).
 pub fn untrusted_reasons(summary: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(reason) = summary.get("aborted").and_then(Value::as_str) {
         out.push(format!("the run was aborted: {reason}"));
     }
-    if let Some(generator) = summary.get("generator").filter(|g| g.is_object()) {
-        if generator.get("kept_up").and_then(Value::as_bool) == Some(false) {
-            let verdict = generator
-                .get("verdict")
-                .and_then(Value::as_str)
-                .unwrap_or("the generator did not keep up");
-            out.push(format!("generator health: {verdict}"));
-        }
-        return out;
-    }
+    // The `generator` block's `kept_up` verdict is the instrument's claim about its own
+    // precision (lag p99 <= 1 ms): reported, but it does not void a comparison. What voids
+    // one is a generator that did not apply the load as planned: drops, a late median, a
+    // send rate below plan (below), whether or not the block is there.
     let total = summary.get("total");
     let lag_p50 = total
         .and_then(|t| t.get("sched_lag_ms"))
@@ -108,16 +102,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_generator_block_decides_when_present() {
-        let behind = json!({"aborted": null, "generator": {"kept_up": false, "verdict": "lag p99 3 ms"},
-                            "total": {"sched_lag_ms": {"p99": 0.1}, "counts": {"dropped": 0}}});
+    fn a_strict_generator_verdict_alone_does_not_void_a_run_but_drops_do() {
+        let jittery = json!({"aborted": null, "generator": {"kept_up": false, "verdict": "lag p99 3 ms"},
+                             "total": {"sched_lag_ms": {"p50": 0.4, "p99": 3.0}, "counts": {"dropped": 0}}});
+        assert!(untrusted_reasons(&jittery).is_empty());
+        let dropping = json!({"generator": {"kept_up": false, "verdict": "44 commands found no free connection"},
+                              "total": {"sched_lag_ms": {"p50": 0.4}, "counts": {"dropped": 44}}});
         assert_eq!(
-            untrusted_reasons(&behind),
-            ["generator health: lag p99 3 ms"]
+            untrusted_reasons(&dropping),
+            ["the generator fell behind: 44 commands dropped at the in-flight bound"]
         );
-        let fine = json!({"generator": {"kept_up": true, "verdict": "ok"},
-                          "total": {"sched_lag_ms": {"p99": 50.0}}});
-        assert!(untrusted_reasons(&fine).is_empty());
     }
 
     #[test]

@@ -170,12 +170,15 @@ pub fn load_run(path: &Path) -> Result<RunFiles, LoadError> {
         let bytes = read(&summary_path)?;
         let summary: Summary = serde_json::from_slice(&bytes)
             .map_err(|e| error(&summary_path, format!("not a fleetbench summary: {e}")))?;
-        if summary.schema_version != crate::report::SCHEMA_VERSION {
+        if !(crate::report::OLDEST_READABLE_SCHEMA..=crate::report::SCHEMA_VERSION)
+            .contains(&summary.schema_version)
+        {
             return Err(error(
                 &summary_path,
                 format!(
-                    "schema_version {} (this fleetbench reads {})",
+                    "schema_version {} (this fleetbench reads {} to {})",
                     summary.schema_version,
+                    crate::report::OLDEST_READABLE_SCHEMA,
                     crate::report::SCHEMA_VERSION
                 ),
             ));

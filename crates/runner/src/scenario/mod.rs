@@ -24,9 +24,9 @@ pub use fleetbench_fleet::{
 };
 pub use limits::{MAX_CONCURRENCY, MAX_DEVICES_PER_CLASS, MAX_RATE, MAX_SUB_DEVICES};
 pub use model::{
-    CommandSpec, CompletionMode, DeviceClass, ExecutionSettings, Fleet, LoadModel, Package, Phase,
-    PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy, Scenario,
-    SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
+    CommandSpec, CompletionMode, DEFAULT_EPOCH, DeviceClass, ExecutionSettings, Fleet, LoadModel,
+    Package, Phase, PollSettings, RampStage, RelativeSchedule, RetryOptions, RetryStrategy,
+    RunMode, Scenario, SubDeviceRoute, Target, TargetKindSelector, TargetSelector,
 };
 pub use settings::check_base_url;
 pub use threshold::{CompareOp, CountMetric, Metric, SeriesFilter, Stat, Threshold, TimeMetric};

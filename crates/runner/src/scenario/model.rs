@@ -24,6 +24,10 @@ pub struct Scenario {
     pub source: String,
     /// Seed of every random choice.
     pub seed: u64,
+    /// Real or virtual time.
+    pub mode: RunMode,
+    /// Virtual time: the UTC date-time the virtual clock starts at.
+    pub epoch: time::OffsetDateTime,
     /// Load phases, run one after the other.
     pub phases: Vec<Phase>,
     /// The simulated devices.
@@ -39,6 +43,27 @@ pub struct Scenario {
     /// Pass/fail rules evaluated on the results.
     pub thresholds: Vec<Threshold>,
 }
+
+/// How a scenario runs: `mode = "real"` or `"virtual"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// Real sockets and clocks.
+    #[default]
+    Real,
+    /// One process on tokio's paused clock, in-memory network, in-process API.
+    Virtual,
+}
+
+impl RunMode {
+    /// True for [`RunMode::Virtual`].
+    pub fn is_virtual(self) -> bool {
+        self == RunMode::Virtual
+    }
+}
+
+/// The default virtual-time epoch: 2030-01-01T00:00:00Z.
+pub const DEFAULT_EPOCH: time::OffsetDateTime = time::macros::datetime!(2030-01-01 0:00 UTC);
 
 impl Scenario {
     /// Sum of the phase durations.

@@ -14,10 +14,12 @@ use super::raw::{
 };
 
 /// Top-level keys a scenario may have.
-pub(crate) const TOP_LEVEL_KEYS: [&str; 12] = [
+pub(crate) const TOP_LEVEL_KEYS: [&str; 14] = [
     "name",
     "description",
     "seed",
+    "mode",
+    "epoch",
     "duration",
     "load",
     "phases",
@@ -84,7 +86,7 @@ pub(crate) fn split_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
             "target" => doc.target = de(value, "target", diags, &mut doc.had_errors),
             "poll" => doc.poll = de(value, "poll", diags, &mut doc.had_errors),
             "execution" => doc.execution = de(value, "execution", diags, &mut doc.had_errors),
-            "name" | "description" | "seed" | "duration" | "load" => {
+            "name" | "description" | "seed" | "mode" | "epoch" | "duration" | "load" => {
                 header.insert(key, value);
             }
             other => {

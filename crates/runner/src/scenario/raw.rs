@@ -9,7 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use super::model::{CompletionMode, LoadModel, SubDeviceRoute, TargetKindSelector};
+use super::model::{CompletionMode, LoadModel, RunMode, SubDeviceRoute, TargetKindSelector};
 
 /// A duration written as a humantime string ("250ms", "10s", "1h 30m"), read by the fleet's
 /// [`duration::deserialize`] (which owns the 30-day bound).
@@ -43,6 +43,9 @@ pub(crate) struct RawHeader {
     pub(crate) description: Option<String>,
     #[schemars(with = "Option<i64>")]
     pub(crate) seed: Option<Spanned<i64>>,
+    pub(crate) mode: Option<RunMode>,
+    #[schemars(with = "Option<String>")]
+    pub(crate) epoch: Option<Spanned<String>>,
     #[schemars(with = "Option<HumanDuration>")]
     pub(crate) duration: Option<SDur>,
     #[schemars(with = "Option<LoadModel>")]
@@ -273,6 +276,13 @@ pub(crate) struct ScenarioFile {
     description: Option<String>,
     /// Seed of every random choice (default 0).
     seed: Option<u64>,
+    /// `real` (default): real sockets and clocks, for speed. `virtual`: gateway, fleet and
+    /// runner in one process on a virtual clock, for policy and behaviour (same as
+    /// `fleetbench run --virtual-time`).
+    mode: Option<RunMode>,
+    /// Virtual time: the UTC date-time (RFC 3339) the virtual clock starts at (default
+    /// 2030-01-01T00:00:00Z).
+    epoch: Option<String>,
     /// Shorthand for one phase: its duration (with `load`).
     duration: Option<HumanDuration>,
     /// Shorthand for one phase: its load model (with `duration`).

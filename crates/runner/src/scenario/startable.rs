@@ -20,7 +20,7 @@ pub(crate) fn check(
     d: &mut Diagnostics<'_>,
 ) {
     let server = SocketAddr::from(([127, 0, 0, 1], 5683));
-    let mut endpoints: u64 = 0;
+    let mut sockets: u64 = 0;
     for (index, class) in scenario.fleet.classes.iter().enumerate() {
         let config = embedded::fleet_config(
             &scenario.fleet,
@@ -34,7 +34,7 @@ pub(crate) fn check(
             let path = scenario_path(index, e.config_field().as_deref());
             d.push(span_of(text, &path), path, e.to_string());
         }
-        endpoints = endpoints.saturating_add(config.endpoint_count() as u64);
+        sockets = sockets.saturating_add(config.socket_count() as u64);
     }
     let embedded = scenario.target == Target::Embedded;
     if embedded {
@@ -56,7 +56,7 @@ pub(crate) fn check(
         }
     }
     if let Some(limit) = fd_limit
-        && let Some((field, message)) = fd_budget_problem(scenario, endpoints, limit)
+        && let Some((field, message)) = fd_budget_problem(scenario, sockets, limit)
     {
         d.push(span_of(text, field), field, message);
     }

@@ -41,6 +41,26 @@ pub(crate) fn validate(doc: RawDocument, origin: &str, d: Diags<'_, '_>) -> Opti
         None => Some(0),
     };
 
+    let epoch = match header.and_then(|h| h.epoch.as_ref()) {
+        Some(e) => match time::OffsetDateTime::parse(
+            e.get_ref(),
+            &time::format_description::well_known::Rfc3339,
+        ) {
+            Ok(t) => Some(t.to_offset(time::UtcOffset::UTC)),
+            Err(err) => {
+                d.push(
+                    sp(e),
+                    "epoch",
+                    format!(
+                        "expected an RFC 3339 date-time, got {:?}: {err}",
+                        e.get_ref()
+                    ),
+                );
+                None
+            }
+        },
+        None => Some(super::model::DEFAULT_EPOCH),
+    };
     let phases = validate_phases(&doc, d);
     let fleet = validate_fleet(&doc, d);
     let target = validate_target(&doc, d);
@@ -58,6 +78,8 @@ pub(crate) fn validate(doc: RawDocument, origin: &str, d: Diags<'_, '_>) -> Opti
         origin: origin.to_owned(),
         source: String::new(),
         seed: seed?,
+        mode: header.and_then(|h| h.mode).unwrap_or_default(),
+        epoch: epoch?,
         phases: phases?,
         fleet: fleet?,
         target: target?,
