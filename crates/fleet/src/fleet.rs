@@ -99,7 +99,8 @@ impl RunningFleet {
         }
     }
 
-    /// The local address of device `index`'s socket.
+    /// The local address of the socket of this fleet's `index`-th device (its position in
+    /// this shard's [`Self::endpoints`], which is the device index when unsharded).
     pub fn device_address(&self, index: usize) -> Option<SocketAddr> {
         self.addresses.get(index).copied()
     }
@@ -415,7 +416,7 @@ impl Starter<'_> {
             endpoints: Vec::with_capacity(config.devices),
             sub_device_addresses: Vec::new(),
         };
-        for index in 0..config.devices {
+        for index in config.shard.indices(config.devices) {
             let Some((socket, address)) = sockets.next() else {
                 break;
             };

@@ -121,6 +121,58 @@ pub struct FleetConfig {
     pub socket_mode: SocketMode,
     /// Shared sockets in the multiplexed mode (`None`: one per core, at most 16).
     pub multiplexed_sockets: Option<usize>,
+    /// Which of the `devices` this process runs (all by default): a distributed run starts
+    /// one fleet per shard, each with its own share of the same device indices, names and
+    /// seeds.
+    pub shard: DeviceShard,
+}
+
+/// Shard `index` of `count` of a fleet: the devices whose index is `index` modulo `count`.
+/// Every device keeps the endpoint name and seeds of its index, so the union of the `count`
+/// shards is exactly the unsharded fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceShard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards, at least 1.
+    pub count: usize,
+}
+
+impl DeviceShard {
+    /// Every device (shard 0 of 1).
+    pub const ALL: DeviceShard = DeviceShard { index: 0, count: 1 };
+
+    /// Whether device `device` belongs to this shard.
+    pub fn owns(&self, device: usize) -> bool {
+        self.count > 0 && device % self.count == self.index
+    }
+
+    /// The device indices of this shard among `0..devices`, ascending.
+    pub fn indices(&self, devices: usize) -> impl Iterator<Item = usize> + use<> {
+        let step = self.count.max(1);
+        (self.index..devices).step_by(step)
+    }
+
+    /// How many of `0..devices` belong to this shard.
+    pub fn len(&self, devices: usize) -> usize {
+        let step = self.count.max(1);
+        if self.index >= devices {
+            0
+        } else {
+            (devices - self.index).div_ceil(step)
+        }
+    }
+
+    /// True when the shard owns no device of `0..devices`.
+    pub fn is_empty(&self, devices: usize) -> bool {
+        self.len(devices) == 0
+    }
+}
+
+impl Default for DeviceShard {
+    fn default() -> Self {
+        DeviceShard::ALL
+    }
 }
 
 /// Endpoint count above which [`SocketMode::Auto`] multiplexes. Below it each device keeps
@@ -188,6 +240,7 @@ impl Default for FleetConfig {
             send: send::SendSpec::default(),
             socket_mode: SocketMode::Auto,
             multiplexed_sockets: None,
+            shard: DeviceShard::ALL,
         }
     }
 }
@@ -280,6 +333,13 @@ impl FleetConfig {
                 "must be between 100 ms and the lifetime",
             );
         }
+        if self.shard.count == 0 || self.shard.index >= self.shard.count {
+            return invalid(
+                "shard",
+                format!("{}/{}", self.shard.index, self.shard.count),
+                "must be I/N with N >= 1 and 0 <= I < N",
+            );
+        }
         if self.max_sockets_per_ip == Some(0) {
             return invalid("max_sockets_per_ip", "0".to_owned(), "must be at least 1");
         }
@@ -363,12 +423,13 @@ impl FleetConfig {
         }
     }
 
-    /// How many endpoints register: the devices, plus their sub-devices in
+    /// How many endpoints this shard registers: its devices, plus their sub-devices in
     /// [`SubDeviceMode::PerEndpoint`].
     pub fn endpoint_count(&self) -> usize {
+        let devices = self.shard.len(self.devices);
         match self.sub_device_mode {
-            SubDeviceMode::Object25 => self.devices,
-            SubDeviceMode::PerEndpoint => self.devices.saturating_mul(self.sub_devices + 1),
+            SubDeviceMode::Object25 => devices,
+            SubDeviceMode::PerEndpoint => devices.saturating_mul(self.sub_devices + 1),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Command-line flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -72,6 +72,12 @@ pub struct MergeArgs {
     /// Where the merged result is written (must not exist or be empty).
     #[arg(long)]
     pub out: PathBuf,
+    /// Accept a subset of a distributed run's shards; the result is marked partial.
+    #[arg(long)]
+    pub partial: bool,
+    /// Warn when the shards' starts (after --start-at) or clocks differ by more than this.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub max_start_spread: Duration,
     /// `--history`, `--no-history`, `--label`.
     #[command(flatten)]
     pub record: crate::commands::history::RecordArgs,
@@ -126,9 +132,29 @@ pub struct RunArgs {
     /// The LwM2M server (coap://HOST:PORT) the fleet registers with, for --target.
     #[arg(long)]
     pub lwm2m_server: Option<String>,
+    /// Run shard I of N (I/N, or auto/N with I from JOB_COMPLETION_INDEX as a Kubernetes
+    /// Indexed Job sets it): 1/N of the plan and of every device class. Needs a shared
+    /// gateway (--target or an external scenario target).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Start the load at this instant (RFC 3339, e.g. 2026-01-01T12:00:00Z), after setup, so
+    /// that every shard starts together.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub start_at: Option<SystemTime>,
+    /// Local address the fleet's sockets bind to (repeat for several; default 127.0.0.1).
+    /// In a pod: the pod IP (or 0.0.0.0) so that devices can reach a gateway elsewhere.
+    #[arg(long = "fleet-bind")]
+    pub fleet_bind: Vec<IpAddr>,
     /// `--history`, `--no-history`, `--label`.
     #[command(flatten)]
     pub record: crate::commands::history::RecordArgs,
+}
+
+/// An RFC 3339 instant (`2026-01-01T12:00:00Z`, any offset).
+pub fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .map(SystemTime::from)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 instant like 2026-01-01T12:00:00Z: {e}"))
 }
 
 /// `fleetbench validate`.
@@ -222,6 +248,13 @@ pub struct FleetArgs {
     /// Register in queue mode (`Q`): devices sleep outside an awake window after each uplink.
     #[arg(long)]
     pub queue_mode: bool,
+    /// Run shard I of N of the devices (I/N, or auto/N from JOB_COMPLETION_INDEX): the
+    /// devices whose index is I mod N, with the names and seeds they have unsharded.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Local address the device sockets bind to (repeat for several; default 127.0.0.1).
+    #[arg(long = "bind")]
+    pub bind: Vec<IpAddr>,
 }
 
 /// `--sub-device-mode` values.

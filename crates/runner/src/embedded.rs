@@ -1,12 +1,13 @@
 //! Starting the fleet (and, in embedded mode, the mock gateway) for a run, and stopping them.
 //! The runner links the gateway and fleet crates only for this; it measures over HTTP.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use fleetbench_fleet::{FleetConfig, RunningFleet};
 use fleetbench_gateway::{GatewayConfig, RunningGateway};
 
+use crate::plan::Shard;
 use crate::plan::rng::{Purpose, derive_seed};
 use crate::scenario::limits::MAX_PACKAGE_BYTES;
 use crate::scenario::{DeviceClass, Fleet};
@@ -56,14 +57,26 @@ pub async fn start_gateway(seed: u64) -> Result<EmbeddedGateway, fleetbench_gate
     })
 }
 
-/// The fleet configuration of device class `index`, registering with `server`.
+/// Where this process's share of the fleet lives: its shard and local addresses.
+#[derive(Debug, Clone, Default)]
+pub struct FleetPlacement {
+    /// The devices of each class this process runs (see [`crate::plan::shard`]).
+    pub shard: Shard,
+    /// Local addresses the device sockets bind to (empty: 127.0.0.1, loopback only).
+    pub bind_ips: Vec<IpAddr>,
+}
+
+/// The fleet configuration of device class `index`, registering with `server`; `placement`
+/// picks this shard's devices (same names and seeds as in the single run) and addresses.
 pub fn fleet_config(
     fleet: &Fleet,
     class: &DeviceClass,
     index: usize,
     seed: u64,
     server: SocketAddr,
+    placement: &FleetPlacement,
 ) -> FleetConfig {
+    let defaults = FleetConfig::default();
     FleetConfig {
         server,
         devices: class.count,
@@ -77,19 +90,31 @@ pub fn fleet_config(
         queue_mode: class.queue_mode,
         queue_awake_window: class.queue_awake_window,
         update_period: class.update_period,
-        ..FleetConfig::default()
+        shard: placement.shard.devices(),
+        bind_ips: if placement.bind_ips.is_empty() {
+            defaults.bind_ips.clone()
+        } else {
+            placement.bind_ips.clone()
+        },
+        ..defaults
     }
 }
 
-/// Starts one fleet per device class; on failure stops the ones already started.
+/// Starts one fleet per device class (this shard's devices of it; a class of which the
+/// shard owns no device is skipped); on failure stops the ones already started.
 pub async fn start_fleets(
     fleet: &Fleet,
     seed: u64,
     server: SocketAddr,
+    placement: &FleetPlacement,
 ) -> Result<Vec<RunningFleet>, fleetbench_fleet::FleetError> {
     let mut running = Vec::with_capacity(fleet.classes.len());
     for (index, class) in fleet.classes.iter().enumerate() {
-        match fleetbench_fleet::start(fleet_config(fleet, class, index, seed, server)).await {
+        let config = fleet_config(fleet, class, index, seed, server, placement);
+        if config.shard.is_empty(config.devices) {
+            continue;
+        }
+        match fleetbench_fleet::start(config).await {
             Ok(f) => running.push(f),
             Err(e) => {
                 stop_fleets(running).await;
@@ -149,7 +174,7 @@ command_type = "reboot"
         let s = crate::Scenario::from_str(text, "map.toml").unwrap();
         let class = &s.fleet.classes[0];
         let server = SocketAddr::from(([127, 0, 0, 1], 5683));
-        let c = fleet_config(&s.fleet, class, 0, 1, server);
+        let c = fleet_config(&s.fleet, class, 0, 1, server, &FleetPlacement::default());
         assert_eq!(c.sub_device_mode, SubDeviceMode::PerEndpoint);
         assert!(c.queue_mode);
         assert_eq!(c.queue_awake_window, Duration::from_secs(2));
@@ -194,7 +219,15 @@ pub fn fleet_sockets(scenario: &crate::scenario::Scenario, embedded: bool) -> u6
         .iter()
         .enumerate()
         .map(|(index, class)| {
-            fleet_config(&scenario.fleet, class, index, scenario.seed, server).socket_count() as u64
+            fleet_config(
+                &scenario.fleet,
+                class,
+                index,
+                scenario.seed,
+                server,
+                &FleetPlacement::default(),
+            )
+            .socket_count() as u64
         })
         .fold(0, u64::saturating_add)
 }

@@ -31,6 +31,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod shard_start;
 pub mod virtual_time;
 
 pub use abort::{AbortHandle, AbortSignal, abort_pair};

@@ -1,7 +1,7 @@
 //! One run, end to end: plan, start the target and the fleet, map devices, generate load,
 //! write the results, stop everything. Also the exit-code contract of the binary.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ use crate::exec::{Directory, DirectoryError, Engine, EventHub, LoadReport, Pacin
 use crate::exit_status::{ExitStatus, apply_send_error_guard};
 use crate::metrics::Recorder;
 use crate::metrics::timeline::{Progress, SeriesNames, TIMELINE_INTERVAL, TimelineCollector};
-use crate::plan::{Plan, PlanError};
+use crate::plan::{Plan, PlanError, Shard};
 use crate::report::{self, CompletionInfo, RunFacts, Summary, TargetInfo};
 use crate::scenario::{CompletionMode, Metric, Scenario, ScenarioError, Target};
 
@@ -52,6 +52,12 @@ pub struct RunOptions {
     /// Write into exactly this directory (created; must not exist or be empty) instead of a
     /// new `<out_dir>/<run id>`.
     pub run_dir: Option<PathBuf>,
+    /// Run only this shard of the plan and of the fleet (default: the whole run).
+    pub shard: Shard,
+    /// Start the load at this instant (a common start for every shard), after setup.
+    pub start_at: Option<SystemTime>,
+    /// Local addresses the fleet's sockets bind to (empty: 127.0.0.1).
+    pub fleet_bind: Vec<IpAddr>,
     /// Live views (`/metrics`, the dashboard) to feed while the run goes.
     pub live: Option<Arc<crate::live::LiveState>>,
     /// Run gateway, fleet and runner on a virtual clock (see [`crate::virtual_time`]); also
@@ -68,6 +74,9 @@ impl Default for RunOptions {
             write_files: true,
             progress: None,
             run_dir: None,
+            shard: Shard::WHOLE,
+            start_at: None,
+            fleet_bind: Vec::new(),
             live: None,
             virtual_time: false,
         }
@@ -184,12 +193,13 @@ pub const FILE_MARGIN: u64 = 128;
 /// Checks (after raising the soft limit to the hard limit) that the process may open the
 /// pooled connections, the event stream, the fleet's sockets and, embedded, the gateway's
 /// side of each connection.
-fn check_file_budget(scenario: &Scenario, embedded: bool) -> Result<(), RunError> {
+fn check_file_budget(scenario: &Scenario, embedded: bool, shard: Shard) -> Result<(), RunError> {
     let Ok(limit) = fleetbench_fleet::limits::raise_open_file_limit() else {
         return Ok(()); // no limit to read: binding will say what fails
     };
     let connections = scenario.execution.connections as u64 + 1;
-    let sockets = crate::embedded::fleet_sockets(scenario, embedded);
+    let sockets =
+        crate::embedded::fleet_sockets(scenario, embedded).div_ceil(u64::from(shard.count.max(1)));
     let gateway = if embedded { connections + 2 } else { 0 };
     let need = connections + sockets + gateway + FILE_MARGIN;
     if need > limit.soft {
@@ -234,7 +244,21 @@ struct Resolved {
 
 /// Runs `scenario`.
 pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
-    let plan = Plan::new(&scenario)?;
+    let plan = Plan::new(&scenario)?.with_shard(options.shard);
+    if let Some(at) = options.start_at
+        && at
+            .duration_since(SystemTime::now())
+            .is_ok_and(|wait| wait > crate::shard_start::MAX_START_WAIT)
+    {
+        return Err(RunError::InvalidOption {
+            option: "start-at".into(),
+            reason: format!(
+                "{} is more than {:?} ahead",
+                rfc3339(time::OffsetDateTime::from(at)),
+                crate::shard_start::MAX_START_WAIT
+            ),
+        });
+    }
     if let Some(o) = &options.target {
         crate::scenario::check_base_url(&o.url).map_err(|reason| RunError::InvalidOption {
             option: "target url".into(),
@@ -249,7 +273,7 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
     }
     let mut abort = options.abort.clone().unwrap_or_else(AbortSignal::never);
     let embedded_target = options.target.is_none() && matches!(scenario.target, Target::Embedded);
-    check_file_budget(&scenario, embedded_target)?;
+    check_file_budget(&scenario, embedded_target, options.shard)?;
 
     let (run_dir, run_id) = if let (true, Some(dir)) = (options.write_files, &options.run_dir) {
         (Some(exact_run_dir(dir)?), dir_name(dir))
@@ -337,6 +361,15 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
             progress: options.progress.clone(),
             live: options.live.clone(),
         },
+        &Distribution {
+            shard: options.shard,
+            start_at: options.start_at,
+            placement: embedded::FleetPlacement {
+                shard: options.shard,
+                bind_ips: options.fleet_bind.clone(),
+            },
+            clock_offset: None,
+        },
     )
     .await;
     if let Some(live) = &options.live {
@@ -352,6 +385,31 @@ pub async fn run(scenario: Scenario, options: RunOptions) -> Result<RunOutcome, 
         let _ = std::fs::remove_dir(dir);
     }
     result
+}
+
+/// This process's part of a distributed run.
+#[derive(Debug, Clone)]
+pub(crate) struct Distribution {
+    pub shard: Shard,
+    pub start_at: Option<SystemTime>,
+    pub placement: embedded::FleetPlacement,
+    /// The shard's clock offset to the gateway and its uncertainty (ms), when measured.
+    pub clock_offset: Option<(f64, f64)>,
+}
+
+impl Distribution {
+    /// The whole run, starting as soon as it is set up.
+    pub fn whole() -> Self {
+        Distribution {
+            shard: Shard::WHOLE,
+            start_at: None,
+            placement: embedded::FleetPlacement {
+                shard: Shard::WHOLE,
+                bind_ips: Vec::new(),
+            },
+            clock_offset: None,
+        }
+    }
 }
 
 /// Where a run's results go.
@@ -396,9 +454,15 @@ async fn run_with_target(
     target: &Resolved,
     abort: &mut AbortSignal,
     output: Output<'_>,
+    distribution: &Distribution,
 ) -> Result<RunOutcome, RunError> {
-    let fleets =
-        embedded::start_fleets(&scenario.fleet, scenario.seed, target.lwm2m_server).await?;
+    let fleets = embedded::start_fleets(
+        &scenario.fleet,
+        scenario.seed,
+        target.lwm2m_server,
+        &distribution.placement,
+    )
+    .await?;
     tracing::info!(
         devices = scenario.fleet.device_count(),
         sub_devices = scenario.fleet.sub_device_count(),
@@ -410,6 +474,12 @@ async fn run_with_target(
         scenario.execution.connections,
         scenario.execution.request_timeout,
     );
+    let sharded = !distribution.shard.is_whole() || distribution.start_at.is_some();
+    let clock_offset = if sharded {
+        crate::shard_start::clock_offset(&target.url, &target.token).await
+    } else {
+        None
+    };
     let result = match api {
         Ok(api) => {
             let info = TargetInfo {
@@ -417,7 +487,22 @@ async fn run_with_target(
                 url: target.url.clone(),
             };
             let clock = RunClock::real();
-            run_with_fleet(scenario, plan, api, info, abort, output, &fleets, &clock).await
+            let distribution = Distribution {
+                clock_offset,
+                ..distribution.clone()
+            };
+            run_with_fleet(
+                scenario,
+                plan,
+                api,
+                info,
+                abort,
+                output,
+                &fleets,
+                &clock,
+                &distribution,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     };
@@ -475,6 +560,7 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
     output: Output<'_>,
     fleets: &[fleetbench_fleet::RunningFleet],
     clock: &RunClock,
+    distribution: &Distribution,
 ) -> Result<RunOutcome, RunError> {
     let Output {
         run_dir,
@@ -528,6 +614,7 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
             source,
         })?;
     let pool_stats = api.pool_stats();
+    let sharded = !distribution.shard.is_whole() || distribution.start_at.is_some();
     let recorder = Recorder::new();
     let virtual_time = clock.virtual_epoch.is_some();
     let cpu_before = crate::exec::cpu::process_cpu().filter(|_| !virtual_time);
@@ -542,8 +629,18 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
         clock.pacing,
         virtual_time.then(|| clock.now_utc()),
     );
-    let start = Instant::now() + START_LEAD;
-    let started_wall = SystemTime::from(clock.now_utc()) + START_LEAD;
+    let start_point = crate::shard_start::start_point(distribution.start_at, START_LEAD);
+    if !start_point.late.is_zero() {
+        tracing::warn!(late = ?start_point.late, "setup ended after --start-at; starting now");
+    } else if distribution.start_at.is_some() {
+        tracing::info!(wait = ?start_point.start.saturating_duration_since(Instant::now()), "waiting for --start-at");
+    }
+    let start = start_point.start;
+    let started_wall = if virtual_time {
+        SystemTime::from(clock.now_utc()) + START_LEAD
+    } else {
+        start_point.wall
+    };
     let names = SeriesNames {
         phases: scenario.phases.iter().map(|p| p.name.clone()).collect(),
         commands: scenario.commands.iter().map(|c| c.label.clone()).collect(),
@@ -627,6 +724,19 @@ pub(crate) async fn run_with_fleet<A: RunApi>(
         },
     };
     let mut summary = report::build(scenario, &metrics, &load, facts);
+    if sharded {
+        let mut shard = report::ShardFacts::new(distribution.shard, scenario);
+        shard.start_at = distribution
+            .start_at
+            .map(|at| rfc3339(time::OffsetDateTime::from(at)));
+        if distribution.start_at.is_some() {
+            let first = load.phases.first().map_or(Duration::ZERO, |p| p.started);
+            shard.start_late_ms = (start_point.late + first).as_secs_f64() * 1000.0;
+        }
+        shard.clock_offset_ms = distribution.clock_offset.map(|c| c.0);
+        shard.clock_offset_uncertainty_ms = distribution.clock_offset.map(|c| c.1);
+        summary.shard = Some(shard);
+    }
     summary.fleet_delays = fleet_delays;
     let tripped = tripped.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(expr) = tripped {

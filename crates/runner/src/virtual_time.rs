@@ -19,7 +19,7 @@ use crate::exec::Pacing;
 use crate::metrics::timeline::Progress;
 use crate::plan::Plan;
 use crate::report::TargetInfo;
-use crate::run::{Output, RunClock, RunError, RunOutcome, run_with_fleet};
+use crate::run::{Distribution, Output, RunClock, RunError, RunOutcome, run_with_fleet};
 use crate::scenario::Scenario;
 
 /// Said in the summary's warnings (and so in the report) of every virtual-time run.
@@ -182,8 +182,14 @@ async fn in_runtime(
     let mut fleets = Vec::with_capacity(scenario.fleet.classes.len());
     let mut started = Ok(());
     for (index, class) in scenario.fleet.classes.iter().enumerate() {
-        let config =
-            embedded::fleet_config(&scenario.fleet, class, index, scenario.seed, SERVER_ADDR);
+        let config = embedded::fleet_config(
+            &scenario.fleet,
+            class,
+            index,
+            scenario.seed,
+            SERVER_ADDR,
+            &embedded::FleetPlacement::default(),
+        );
         match fleetbench_fleet::start_over(config, |i| network.bind(endpoint_addr(index, i))) {
             Ok(f) => fleets.push(f),
             Err(e) => {
@@ -206,7 +212,18 @@ async fn in_runtime(
                 // Live views are wall-clock views: not fed in virtual time.
                 live: None,
             };
-            run_with_fleet(scenario, plan, api, target, abort, output, &fleets, &clock).await
+            run_with_fleet(
+                scenario,
+                plan,
+                api,
+                target,
+                abort,
+                output,
+                &fleets,
+                &clock,
+                &Distribution::whole(),
+            )
+            .await
         }
         Err(e) => Err(e),
     };

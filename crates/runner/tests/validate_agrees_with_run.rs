@@ -301,7 +301,9 @@ fn the_open_file_budget_counts_connections_and_the_fleets_real_sockets() {
         Err(ScenarioError::Invalid { diagnostics, .. }) => {
             assert!(limit < needed + 256, "rejected under a limit of {limit}");
             assert!(
-                diagnostics.iter().any(|d| d.message.contains("open-file limit")),
+                diagnostics
+                    .iter()
+                    .any(|d| d.message.contains("open-file limit")),
                 "{diagnostics:#?}"
             );
         }
@@ -464,7 +466,7 @@ fn scenario_text() -> impl Strategy<Value = String> {
 fn check_startable(s: &Scenario) {
     let server = SocketAddr::from(([127, 0, 0, 1], 5683));
     for (index, class) in s.fleet.classes.iter().enumerate() {
-        let config = fleet_config(&s.fleet, class, index, s.seed, server);
+        let config = fleet_config(&s.fleet, class, index, s.seed, server, &Default::default());
         config
             .validate()
             .unwrap_or_else(|e| panic!("validate accepted, the fleet refuses: {e}"));

@@ -7,6 +7,7 @@ use fleetbench_fleet::{BehaviourProfile, DelayDistribution, FleetConfig, SubDevi
 use crate::cli::{FleetArgs, SubDeviceModeArg};
 use crate::coap_url::resolve_coap_url;
 use fleetbench_runner::ExitStatus;
+use fleetbench_runner::plan::Shard;
 
 /// Starts the fleet, waits for registrations, and runs until Ctrl-C, then de-registers.
 pub async fn run(args: FleetArgs) -> ExitStatus {
@@ -17,10 +18,30 @@ pub async fn run(args: FleetArgs) -> ExitStatus {
             return ExitStatus::InvalidInput;
         }
     };
-    let devices = args.devices as usize;
+    let shard = match args.shard.as_deref().map(Shard::from_arg).transpose() {
+        Ok(shard) => shard.unwrap_or(Shard::WHOLE),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitStatus::InvalidInput;
+        }
+    };
+    let devices = shard.devices().len(args.devices as usize);
+    if devices == 0 {
+        eprintln!(
+            "error: --shard {shard}: no device of --devices {} falls in this shard",
+            args.devices
+        );
+        return ExitStatus::InvalidInput;
+    }
     let config = FleetConfig {
         server,
-        devices,
+        devices: args.devices as usize,
+        shard: shard.devices(),
+        bind_ips: if args.bind.is_empty() {
+            FleetConfig::default().bind_ips
+        } else {
+            args.bind.clone()
+        },
         sub_devices: args.sub_devices as usize,
         endpoint_prefix: args.endpoint_prefix,
         seed: args.seed,

@@ -1,12 +1,14 @@
 //! `fleetbench merge RUN... --out DIR`.
 
 use fleetbench_runner::render_table;
-use fleetbench_runner::results::{load_run, merge_runs};
+use fleetbench_runner::results::{MergeOptions, load_run, merge_shards};
 
 use crate::cli::MergeArgs;
 use fleetbench_runner::ExitStatus;
 
-/// Merges the runs into `--out`; exit 2 when an input cannot be used.
+/// Merges the runs (or the shards of one distributed run) into `--out`; exit 2 when an input
+/// cannot be used or the shards do not belong together, 99 when a threshold fails on the
+/// merged histograms.
 pub fn run(args: &MergeArgs) -> ExitStatus {
     if args.out.exists() && std::fs::read_dir(&args.out).map_or(true, |mut d| d.next().is_some()) {
         eprintln!(
@@ -29,7 +31,11 @@ pub fn run(args: &MergeArgs) -> ExitStatus {
         .out
         .file_name()
         .map_or_else(|| "merged".to_owned(), |n| n.to_string_lossy().into_owned());
-    let merged = match merge_runs(&runs, &id) {
+    let options = MergeOptions {
+        partial: args.partial,
+        max_start_spread: args.max_start_spread,
+    };
+    let merged = match merge_shards(&runs, &id, &options) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,6 +48,27 @@ pub fn run(args: &MergeArgs) -> ExitStatus {
     }
     super::history::record(&args.record, &args.out, "merge");
     print!("{}", render_table(&merged.summary));
+    let s = &merged.shards;
+    if s.count > 0 {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"));
+        println!(
+            "shards {:?} of {}{}; start spread {}, clock offset spread {} (±{})",
+            s.indices,
+            s.count,
+            if s.is_partial() { " (partial)" } else { "" },
+            ms(s.late_spread_ms),
+            ms(s.clock_spread_ms),
+            ms(s.clock_uncertainty_ms)
+        );
+    }
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
     println!("merged {} runs into {}", runs.len(), args.out.display());
-    ExitStatus::Passed
+    if merged.summary.thresholds_passed {
+        ExitStatus::Passed
+    } else {
+        eprintln!("thresholds failed on the merged histograms");
+        ExitStatus::Failed
+    }
 }

@@ -1,5 +1,7 @@
 //! `fleetbench run` and `fleetbench validate`.
 
+use fleetbench_runner::plan::Shard;
+use fleetbench_runner::scenario::Target;
 use fleetbench_runner::{
     RunError, RunOptions, RunOutcome, Scenario, ScenarioError, TargetOverride, render_table,
 };
@@ -18,6 +20,19 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         Ok(target) => target,
         Err(code) => return code,
     };
+    let shard = match args.shard.as_deref().map(Shard::from_arg).transpose() {
+        Ok(shard) => shard.unwrap_or(Shard::WHOLE),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitStatus::InvalidInput;
+        }
+    };
+    if !shard.is_whole() && target.is_none() && matches!(scenario.target, Target::Embedded) {
+        eprintln!(
+            "error: --shard {shard}: shards must share one gateway; give --target, --token and --lwm2m-server (or an external target in the scenario)"
+        );
+        return ExitStatus::InvalidInput;
+    }
     let live = if args.metrics_addr.is_some() || args.dashboard.is_some() {
         let config = fleetbench_runner::live::LiveConfig {
             metrics_addr: args.metrics_addr,
@@ -55,6 +70,9 @@ pub async fn run(args: RunArgs) -> ExitStatus {
         target,
         abort: Some(abort),
         progress,
+        shard,
+        start_at: args.start_at,
+        fleet_bind: args.fleet_bind.clone(),
         live: live.as_ref().map(|s| s.state()),
         virtual_time: args.virtual_time,
         ..RunOptions::default()

@@ -59,6 +59,11 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts it on free ports and waits (bounded) for its `listening` line.
     pub fn start() -> GatewayProcess {
+        GatewayProcess::start_with(&[])
+    }
+
+    /// Like [`GatewayProcess::start`], with `extra` flags.
+    pub fn start_with(extra: &[&str]) -> GatewayProcess {
         let token = "binary-test-token".to_owned();
         let mut child = bin()
             .args([
@@ -70,6 +75,7 @@ impl GatewayProcess {
                 "--token",
                 &token,
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -239,7 +239,8 @@ impl<A: GatewayApi> Engine<A> {
                     concurrency,
                     think_time,
                 } => {
-                    for worker in 0..*concurrency {
+                    let shard = self.plan.shard();
+                    for worker in (0..*concurrency).filter(|w| shard.owns_worker(*w as u64)) {
                         let engine = Arc::clone(self);
                         let think = *think_time;
                         self.spawn(async move {

@@ -4,6 +4,7 @@
 
 mod arrivals;
 pub mod rng;
+pub mod shard;
 mod targets;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use rand::distr::weighted::WeightedIndex;
 use rand_chacha::ChaCha8Rng;
 
 pub use arrivals::Arrivals;
+pub use shard::{Shard, ShardError};
 pub use targets::{CandidateSpace, TargetKind, TargetRef};
 
 use crate::scenario::{LoadModel, Scenario};
@@ -94,6 +96,7 @@ pub struct Plan {
     phases: Vec<PlannedPhase>,
     weights: WeightedIndex<f64>,
     spaces: Vec<CandidateSpace>,
+    shard: Shard,
 }
 
 impl Plan {
@@ -129,7 +132,20 @@ impl Plan {
             phases,
             weights,
             spaces,
+            shard: Shard::WHOLE,
         })
+    }
+
+    /// This plan restricted to `shard`'s share (see [`shard`]): the full plan is still
+    /// generated, and only the shard's commands and closed-model workers are kept.
+    pub fn with_shard(mut self, shard: Shard) -> Plan {
+        self.shard = shard;
+        self
+    }
+
+    /// The shard this plan is restricted to ([`Shard::WHOLE`] by default).
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// The phases, with their start offsets.
@@ -186,6 +202,7 @@ impl Plan {
             arrivals,
             chooser: self.chooser(phase, 0),
             seq: 0,
+            shard: self.shard,
         }
     }
 
@@ -203,23 +220,30 @@ pub struct PhaseCommands {
     arrivals: Arrivals,
     chooser: Chooser,
     seq: u64,
+    shard: Shard,
 }
 
 impl Iterator for PhaseCommands {
     type Item = PlannedCommand;
 
     fn next(&mut self) -> Option<PlannedCommand> {
-        let offset = self.arrivals.next()?;
-        let (command, target) = self.chooser.next_choice();
-        let item = PlannedCommand {
-            seq: self.seq,
-            phase: self.phase,
-            at: self.start.saturating_add(offset),
-            command,
-            target,
-        };
-        self.seq += 1;
-        Some(item)
+        loop {
+            // Every command of the phase is drawn, in order, so the random streams stay
+            // those of the single run; other shards' commands are skipped.
+            let offset = self.arrivals.next()?;
+            let (command, target) = self.chooser.next_choice();
+            let seq = self.seq;
+            self.seq += 1;
+            if self.shard.owns_command(seq) {
+                return Some(PlannedCommand {
+                    seq,
+                    phase: self.phase,
+                    at: self.start.saturating_add(offset),
+                    command,
+                    target,
+                });
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@ pub mod aggregate;
 mod files;
 mod html;
 mod junit;
+mod shard_facts;
 mod summary;
 mod table;
 mod thresholds;
@@ -14,6 +15,7 @@ pub use files::{
 };
 pub use html::{REPORT_FILE, ReportInput, render_html};
 pub use junit::{JUNIT_FILE, render_junit, xml_escape};
+pub use shard_facts::{ShardFacts, scenario_hash};
 pub use summary::{
     Breakdown, CompletionInfo, DelayStats, ErrorCount, FleetDelays, GENERATOR_LAG_LIMIT_MS,
     GeneratorFacts, GeneratorHealth, LINK_QUEUE_WARNING_MS, OLDEST_READABLE_SCHEMA, PhaseSummary,

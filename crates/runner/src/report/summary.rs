@@ -58,6 +58,10 @@ pub struct Summary {
     /// Whether the generator kept up (lag, CPU, connections, lost events).
     #[serde(default)]
     pub generator: GeneratorHealth,
+    /// Set for one shard of a distributed run (`--shard`, `--start-at`): which shard, and
+    /// how its start lined up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::ShardFacts>,
     /// The reply delays the embedded fleet actually applied during the load, per device
     /// class (empty when no class was measured).
     #[serde(default)]
@@ -674,6 +678,7 @@ pub fn build(
         thresholds_passed,
         warnings,
         generator,
+        shard: None,
         fleet_delays: Vec::new(),
     }
 }

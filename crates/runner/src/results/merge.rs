@@ -10,6 +10,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use super::load::{LoadError, RunFiles};
+use super::shard_check::{MergeOptions, ShardSet, check_shards};
 use super::tags::parse_tag;
 use crate::exec::{LoadReport, PhaseTiming};
 use crate::metrics::timeline::{INTERVAL_TAG, ROW_INTERVAL_PREFIX, RowId, TimelineEntry};
@@ -48,6 +49,8 @@ pub struct Merged {
     pub intervals: Vec<MergedInterval>,
     /// The earliest start of the runs.
     pub started: SystemTime,
+    /// The shards merged (empty `count` for repeated runs).
+    pub shards: ShardSet,
 }
 
 fn error(path: &Path, what: impl Into<String>) -> LoadError {
@@ -189,6 +192,39 @@ fn add_run(
     Ok(())
 }
 
+/// Merges the shards of one distributed run (or repeated runs of one scenario) after
+/// [`check_shards`]; thresholds and the send-error guard are evaluated again on the merged
+/// histograms. Errors name the offending directory or file.
+pub fn merge_shards(
+    runs: &[RunFiles],
+    run_id: &str,
+    options: &MergeOptions,
+) -> Result<Merged, LoadError> {
+    let shards = check_shards(runs, options)?;
+    let mut merged = merge_runs(runs, run_id)?;
+    crate::exit_status::apply_send_error_guard(
+        &mut merged.summary,
+        merged.scenario.execution.max_error_ratio,
+    );
+    if shards.count > 0 {
+        let what = if shards.is_partial() {
+            format!(
+                "merged from shards {:?} of {} (partial)",
+                shards.indices, shards.count
+            )
+        } else {
+            format!("merged from all {} shards", shards.count)
+        };
+        merged.summary.completion.note = Some(what);
+    }
+    merged
+        .summary
+        .warnings
+        .extend(shards.warnings.iter().cloned());
+    merged.shards = shards;
+    Ok(merged)
+}
+
 /// Merges runs of one scenario; errors name the file and what is wrong.
 pub fn merge_runs(runs: &[RunFiles], run_id: &str) -> Result<Merged, LoadError> {
     let first = runs
@@ -311,6 +347,7 @@ pub fn merge_runs(runs: &[RunFiles], run_id: &str) -> Result<Merged, LoadError> 
         summary,
         intervals: intervals.into_values().collect(),
         started: SystemTime::UNIX_EPOCH + start_time.unwrap_or_default(),
+        shards: ShardSet::default(),
     })
 }
 

@@ -22,7 +22,14 @@ pub(crate) fn check(
     let server = SocketAddr::from(([127, 0, 0, 1], 5683));
     let mut sockets: u64 = 0;
     for (index, class) in scenario.fleet.classes.iter().enumerate() {
-        let config = embedded::fleet_config(&scenario.fleet, class, index, scenario.seed, server);
+        let config = embedded::fleet_config(
+            &scenario.fleet,
+            class,
+            index,
+            scenario.seed,
+            server,
+            &embedded::FleetPlacement::default(),
+        );
         if let Err(e) = config.validate() {
             let path = scenario_path(index, e.config_field().as_deref());
             d.push(span_of(text, &path), path, e.to_string());
