@@ -147,6 +147,34 @@ pub async fn stop_gateway(gateway: EmbeddedGateway) {
     }
 }
 
+/// The UDP sockets the scenario's fleet opens: the few shared ones when it talks to a
+/// loopback server (embedded), one per endpoint otherwise (counted conservatively for an
+/// external server, whose address is not known here).
+pub fn fleet_sockets(scenario: &crate::scenario::Scenario, embedded: bool) -> u64 {
+    let server = if embedded {
+        SocketAddr::from(([127, 0, 0, 1], 5683))
+    } else {
+        SocketAddr::from(([192, 0, 2, 1], 5683)) // TEST-NET-1: never contacted, not loopback
+    };
+    scenario
+        .fleet
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(index, class)| {
+            fleet_config(
+                &scenario.fleet,
+                class,
+                index,
+                scenario.seed,
+                server,
+                &FleetPlacement::default(),
+            )
+            .socket_count() as u64
+        })
+        .fold(0, u64::saturating_add)
+}
+
 #[cfg(test)]
 mod tests {
     use fleetbench_fleet::{DelayDistribution, FirmwareFailure, SubDeviceMode};
@@ -202,32 +230,4 @@ command_type = "reboot"
         );
         assert!(b.validate().is_ok(), "the fleet accepts it");
     }
-}
-
-/// The UDP sockets the scenario's fleet opens: the few shared ones when it talks to a
-/// loopback server (embedded), one per endpoint otherwise (counted conservatively for an
-/// external server, whose address is not known here).
-pub fn fleet_sockets(scenario: &crate::scenario::Scenario, embedded: bool) -> u64 {
-    let server = if embedded {
-        SocketAddr::from(([127, 0, 0, 1], 5683))
-    } else {
-        SocketAddr::from(([192, 0, 2, 1], 5683)) // TEST-NET-1: never contacted, not loopback
-    };
-    scenario
-        .fleet
-        .classes
-        .iter()
-        .enumerate()
-        .map(|(index, class)| {
-            fleet_config(
-                &scenario.fleet,
-                class,
-                index,
-                scenario.seed,
-                server,
-                &FleetPlacement::default(),
-            )
-            .socket_count() as u64
-        })
-        .fold(0, u64::saturating_add)
 }
