@@ -323,9 +323,21 @@ impl Recorder {
 
     /// Applies `f` to the series' counters and to the current interval's.
     fn count(&self, key: SeriesKey, f: impl Fn(&mut Counts)) {
+        self.count_and(key, f, |_| {});
+    }
+
+    /// [`Self::count`], then `then` on the series, under one lock.
+    fn count_and(
+        &self,
+        key: SeriesKey,
+        f: impl Fn(&mut Counts),
+        then: impl FnOnce(&mut SeriesMetrics),
+    ) {
         let mut guard = self.lock();
         let (m, interval) = &mut *guard;
-        f(&mut m.entry(key).counts);
+        let series = m.entry(key);
+        f(&mut series.counts);
+        then(series);
         f(&mut interval.counts);
     }
 
@@ -337,18 +349,20 @@ impl Recorder {
     /// A due command, intended `offset` after the run start, was not sent: the in-flight
     /// bound was hit.
     pub fn dropped(&self, key: SeriesKey, offset: Duration) {
-        self.count(key, |c| c.dropped += 1);
-        self.lock().0.entry(key).dropped_at.record(offset);
+        self.count_and(key, |c| c.dropped += 1, |s| s.dropped_at.record(offset));
     }
 
     /// A due command, intended `offset` after the run start, was not sent: no pooled
     /// connection was free in time.
     pub fn dropped_no_connection(&self, key: SeriesKey, offset: Duration) {
-        self.count(key, |c| {
-            c.dropped += 1;
-            c.dropped_no_connection += 1;
-        });
-        self.lock().0.entry(key).dropped_at.record(offset);
+        self.count_and(
+            key,
+            |c| {
+                c.dropped += 1;
+                c.dropped_no_connection += 1;
+            },
+            |s| s.dropped_at.record(offset),
+        );
     }
 
     /// A command was sent `lag` after its intended time.
@@ -459,11 +473,14 @@ impl Recorder {
     /// A command was accepted but never seen terminal, after `polls` poll requests,
     /// `censored` after its intended send time (given up, or cancelled).
     pub fn unfinished(&self, key: SeriesKey, polls: u64, censored: Duration) {
-        self.count(key, |c| {
-            c.unfinished += 1;
-            c.poll_requests += polls;
-        });
-        self.lock().0.entry(key).all_commands.record(censored);
+        self.count_and(
+            key,
+            |c| {
+                c.unfinished += 1;
+                c.poll_requests += polls;
+            },
+            |s| s.all_commands.record(censored),
+        );
     }
 
     /// A command that was sent failed over HTTP (`censored` after its intended send time):
